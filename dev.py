@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Set-up commands that need only Python 3.11 and pip: `python3 dev.py serve|test|lint`.
+
+Creates .venv when missing, installs edgeguard with its test extras when pyproject.toml
+changed, then runs the webhook, the test suite, or the linters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".edgeguard-installed"
+
+
+def ensure_installed() -> None:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not (BIN / "python").exists():
+        print("dev.py: creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    if STAMP.exists() and STAMP.read_text() == digest:
+        return
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
+    STAMP.write_text(digest)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("serve", "test", "lint"):
+        print("usage: python3 dev.py serve|test|lint [args...]", file=sys.stderr)
+        return 2
+    ensure_installed()
+    command, rest = argv[0], argv[1:]
+    os.chdir(ROOT)
+    if command == "serve":
+        return subprocess.call([str(BIN / "edgeguard"), "serve", *rest])
+    if command == "test":
+        return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest])
+    lint = subprocess.call([str(BIN / "ruff"), "check", "."])
+    return lint or subprocess.call([str(BIN / "mypy"), "--strict"])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,10 @@
+"""edgeguard's built-in edge policies: pure functions of (Review, ClusterView, settings)."""
+
+from __future__ import annotations
+
+from webhook.policy import Policy
+
+
+def builtin() -> list[Policy]:
+    """Every shipped policy, validating first, mutating in the order they run."""
+    return []

@@ -1,0 +1,109 @@
+"""The configuration file: modes, exemptions and settings; errors located by file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import TEST_POLICIES
+from webhook.config import ConfigError, ViewConfig, load, parse
+from webhook.policy import Mode
+
+
+def test_no_file_gives_every_policy_its_defaults() -> None:
+    config = load(None, TEST_POLICIES)
+    assert {name: c.mode for name, c in config.policies.items()} == {
+        p.name: Mode.ENFORCE for p in TEST_POLICIES
+    }
+    assert dict(config.policies["add-team"].settings) == {"team": "edge"}
+    assert config.view == ViewConfig("Deny", 30.0, 60.0)
+
+
+def test_a_full_file_is_read() -> None:
+    text = """
+policies:
+  no-forbidden-label:
+    mode: Warn
+    exemptNamespaces: [kube-system, tools]
+  add-team:
+    mode: Audit
+    settings:
+      team: platform
+view:
+  notSynced: Warn
+  reservationSeconds: 5
+"""
+    config = parse(text, "edgeguard.yaml", TEST_POLICIES)
+    chosen = config.policies["no-forbidden-label"]
+    assert chosen.mode is Mode.WARN
+    assert chosen.exempt_namespaces == frozenset({"kube-system", "tools"})
+    assert config.policies["add-team"].mode is Mode.AUDIT
+    assert dict(config.policies["add-team"].settings) == {"team": "platform"}
+    assert config.policies["two-denials"].mode is Mode.ENFORCE
+    assert config.view == ViewConfig("Warn", 5.0, 60.0)
+
+
+NAMES = "no-forbidden-label, two-denials, size-warning, crashes-on-label, add-team, copy-team"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "policies:\n  no-such-policy: {}\n",
+            f"edgeguard.yaml:2: unknown key 'no-such-policy' in policies; expected one of: {NAMES}",
+        ),
+        (
+            "polices: {}\n",
+            "edgeguard.yaml:1: unknown key 'polices' in the configuration; "
+            "expected one of: policies, view, userPolicies",
+        ),
+        (
+            "policies:\n  add-team:\n    mode: Block\n",
+            "edgeguard.yaml:3: policies.add-team.mode is 'Block'; "
+            "expected one of: Enforce, Warn, Audit, Off",
+        ),
+        (
+            "policies:\n  add-team:\n    settings:\n      colour: red\n",
+            "edgeguard.yaml:4: unknown key 'colour' in policies.add-team.settings; "
+            "expected one of: team",
+        ),
+        (
+            "policies:\n  add-team:\n    settings:\n      team: 3\n",
+            "edgeguard.yaml:4: policies.add-team.settings.team must be a str, got '3'",
+        ),
+        (
+            "policies:\n  add-team:\n    exemptNamespaces: tools\n",
+            "edgeguard.yaml:3: policies.add-team.exemptNamespaces must be a list of strings",
+        ),
+        (
+            "policies:\n  add-team: {}\n  add-team: {}\n",
+            "edgeguard.yaml:3: duplicate key 'add-team' in policies",
+        ),
+        (
+            "view:\n  notSynced: Allow\n",
+            "edgeguard.yaml:2: view.notSynced is 'Allow'; expected one of: Deny, Warn",
+        ),
+        ("- a list\n", "edgeguard.yaml:1: the configuration must be a mapping"),
+    ],
+)
+def test_bad_configuration_names_file_line_and_expectation(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(text, "edgeguard.yaml", TEST_POLICIES)
+    assert str(info.value) == message
+
+
+def test_unparsable_yaml_names_the_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse("policies:\n  add-team: [\n", "bad.yaml", TEST_POLICIES)
+    assert str(info.value).startswith("bad.yaml:3: not valid YAML: ")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "none.yaml"
+    with pytest.raises(ConfigError) as info:
+        load(missing, TEST_POLICIES)
+    assert (
+        str(info.value) == f"{missing}:0: cannot read the configuration: No such file or directory"
+    )

@@ -1,0 +1,147 @@
+"""The engine: matching, modes, exemptions, crash containment, mutation order."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import pytest
+
+from tests.support import (
+    ADD_TEAM,
+    COPY_TEAM,
+    CRASHES,
+    NO_FORBIDDEN,
+    TEST_POLICIES,
+    WIDGET,
+    widget,
+)
+from webhook.config import Config, PolicyConfig, ViewConfig
+from webhook.decision import Decision, allowed
+from webhook.engine import NOT_SYNCED, Engine, PolicyResult
+from webhook.policy import Mode, Policy, Settings
+from webhook.review import Review
+from webhook.view import ClusterView, MemoryView
+
+VIEW = MemoryView()
+
+
+def engine(modes: dict[str, Mode] | None = None, exempt: frozenset[str] = frozenset()) -> Engine:
+    base = Config.defaults(TEST_POLICIES)
+    chosen = {
+        name: PolicyConfig((modes or {}).get(name, c.mode), exempt, c.settings)
+        for name, c in base.policies.items()
+    }
+    return Engine(TEST_POLICIES, Config(MappingProxyType(chosen)))
+
+
+def forbidden() -> Review:
+    return Review.from_manifest(widget(labels={"forbidden": "1", "twice": "1"}))
+
+
+def test_all_denials_are_reported() -> None:
+    outcome = engine().validate(forbidden(), VIEW)
+    assert (outcome.allowed, outcome.code) == (False, 403)
+    assert outcome.messages == (
+        "[no-forbidden-label] label forbidden is set at metadata.labels.forbidden; remove it",
+        "[two-denials] first problem",
+        "[two-denials] second problem",
+    )
+    assert outcome.fired == ("no-forbidden-label", "two-denials")
+
+
+@pytest.mark.parametrize(
+    ("mode", "allowed_", "warnings", "audit"),
+    [
+        (Mode.WARN, True, ("[two-denials] first problem", "[two-denials] second problem"), {}),
+        (Mode.AUDIT, True, (), {"two-denials": "first problem; second problem"}),
+        (Mode.OFF, True, (), {}),
+    ],
+)
+def test_modes(
+    mode: Mode, allowed_: bool, warnings: tuple[str, ...], audit: dict[str, str]
+) -> None:
+    review = Review.from_manifest(widget(labels={"twice": "1"}))
+    outcome = engine({"two-denials": mode}).validate(review, VIEW)
+    assert (outcome.allowed, outcome.warnings, dict(outcome.audit)) == (allowed_, warnings, audit)
+
+
+def test_exempt_namespace_skips_the_policy() -> None:
+    outcome = engine(exempt=frozenset({"default"})).validate(forbidden(), VIEW)
+    assert (outcome.allowed, outcome.results) == (True, ())
+
+
+def test_other_kinds_are_not_checked() -> None:
+    obj = widget(labels={"forbidden": "1"}) | {"apiVersion": "other.io/v1"}
+    assert engine().validate(Review.from_manifest(obj), VIEW).results == ()
+
+
+def test_crash_fails_closed_even_in_warn_mode() -> None:
+    review = Review.from_manifest(widget(labels={"crash": "1"}))
+    outcome = engine({CRASHES.name: Mode.WARN}).validate(review, VIEW)
+    assert (outcome.allowed, outcome.code, outcome.messages) == (
+        False,
+        500,
+        ("[crashes-on-label] internal error: KeyError: 'spec.missing'",),
+    )
+
+
+def test_mutations_run_in_order_on_the_previous_result() -> None:
+    outcome = engine().mutate(Review.from_manifest(widget()), VIEW)
+    assert outcome.patch == (
+        {"op": "add", "path": "/metadata/labels/team", "value": "edge"},
+        {"op": "add", "path": "/metadata/annotations", "value": {"team": "edge"}},
+    )
+    assert outcome.object is not None
+    assert outcome.object["metadata"]["annotations"] == {"team": "edge"}
+    assert [r.result for r in outcome.results] == ["patch", "patch"]
+
+
+def test_mutation_in_warn_mode_is_not_applied() -> None:
+    outcome = engine({ADD_TEAM.name: Mode.WARN}).mutate(Review.from_manifest(widget()), VIEW)
+    assert outcome.patch == ()
+    assert outcome.warnings == (
+        '[add-team] would apply [{"op": "add", "path": "/metadata/labels/team", "value": "edge"}]',
+    )
+    assert [r.policy for r in outcome.results] == [ADD_TEAM.name, COPY_TEAM.name]
+
+
+def _bad_patch(review: Review, view: ClusterView, settings: Settings) -> Decision:
+    return Decision(True, patch=({"op": "replace", "path": "/nope/deeper", "value": 1},))
+
+
+def test_a_patch_that_does_not_apply_is_an_error() -> None:
+    bad = Policy("bad-patch", frozenset({WIDGET}), _bad_patch, mutating=True)
+    eng = Engine([bad], Config.defaults([bad]))
+    outcome = eng.mutate(Review.from_manifest(widget()), VIEW)
+    assert (outcome.allowed, outcome.code) == (False, 500)
+    assert outcome.messages[0].startswith("[bad-patch] internal error: JsonPointerException: ")
+
+
+def _reads_view(review: Review, view: ClusterView, settings: Settings) -> Decision:
+    return allowed()
+
+
+@pytest.mark.parametrize(
+    ("not_synced", "expected"),
+    [
+        ("Deny", (False, (f"[refs] {NOT_SYNCED}",), ())),
+        ("Warn", (True, (), (f"[refs] {NOT_SYNCED}",))),
+    ],
+)
+def test_referential_policies_wait_for_the_view(
+    not_synced: str, expected: tuple[bool, tuple[str, ...], tuple[str, ...]]
+) -> None:
+    refs = Policy("refs", frozenset({WIDGET}), _reads_view, referential=True)
+    config = Config(Config.defaults([refs]).policies, ViewConfig(not_synced=not_synced))
+    outcome = Engine([refs, NO_FORBIDDEN], config).validate(
+        Review.from_manifest(widget()), MemoryView(synced=False)
+    )
+    assert (outcome.allowed, outcome.messages, outcome.warnings) == expected
+    assert outcome.results[0] == PolicyResult(
+        "refs", "deny" if not_synced == "Deny" else "warn", expected[1] and (NOT_SYNCED,)
+    )
+
+
+def test_duplicate_policy_names_are_refused() -> None:
+    with pytest.raises(ValueError, match="policy names must be unique: add-team"):
+        Engine([ADD_TEAM, ADD_TEAM], Config.defaults([ADD_TEAM]))

@@ -1,0 +1,1 @@
+"""edgeguard: a Kubernetes admission webhook for TLS-identity edges on the Gateway API."""

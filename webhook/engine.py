@@ -1,0 +1,172 @@
+"""The policy engine: runs the matching policies for one Review and combines their verdicts.
+
+The same engine serves the webhook, server-side dry-run and `edgeguard review`. It applies
+each policy's mode, contains crashes (a policy that raises denies, naming itself) and never
+writes wire formats.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import jsonpatch
+
+from webhook.config import Config
+from webhook.decision import Decision, PatchOp, errored
+from webhook.policy import Mode, Policy
+from webhook.review import Review
+from webhook.view import ClusterView
+
+log = logging.getLogger("edgeguard.engine")
+NOT_SYNCED = "cluster view not synced yet: edgeguard cannot check references to other objects"
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    """One policy's part in a decision; `result` labels metrics and logs."""
+
+    policy: str
+    result: str  # allow | deny | warn | audit | patch | error
+    messages: tuple[str, ...] = ()
+    patch: tuple[PatchOp, ...] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    allowed: bool
+    code: int = 200
+    messages: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    patch: tuple[PatchOp, ...] = ()
+    audit: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    results: tuple[PolicyResult, ...] = ()
+    object: Mapping[str, Any] | None = None
+
+    @property
+    def message(self) -> str:
+        return "; ".join(self.messages)
+
+    @property
+    def fired(self) -> tuple[str, ...]:
+        return tuple(r.policy for r in self.results if r.result != "allow")
+
+
+class Engine:
+    def __init__(self, policies: Iterable[Policy], config: Config) -> None:
+        ordered = list(policies)
+        names = [p.name for p in ordered]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"policy names must be unique: {', '.join(duplicates)}")
+        self.config = config
+        self.validating = tuple(p for p in ordered if not p.mutating)
+        self.mutating = tuple(p for p in ordered if p.mutating)
+
+    @property
+    def policies(self) -> tuple[Policy, ...]:
+        return self.validating + self.mutating
+
+    def validate(self, review: Review, view: ClusterView) -> Outcome:
+        tally = _Tally()
+        for policy in self._active(self.validating, review):
+            tally.add(policy, self._run(policy, review, view), self.config.for_policy(policy).mode)
+        return tally.outcome(review.object)
+
+    def mutate(self, review: Review, view: ClusterView) -> Outcome:
+        """Runs mutating policies in order, each on the object the previous one left."""
+        tally = _Tally()
+        current = review
+        for policy in self._active(self.mutating, review):
+            mode = self.config.for_policy(policy).mode
+            decision = self._run(policy, current, view)
+            if decision.patch and mode is Mode.ENFORCE and current.object is not None:
+                try:
+                    new = jsonpatch.apply_patch(current.object, list(decision.patch))
+                except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+                    log.exception("policy %s returned a patch that does not apply", policy.name)
+                    decision = errored(exc)
+                else:
+                    current = dataclasses.replace(current, object=new)
+            tally.add(policy, decision, mode)
+        return tally.outcome(current.object)
+
+    def _active(self, policies: tuple[Policy, ...], review: Review) -> Iterable[Policy]:
+        for policy in policies:
+            settings = self.config.for_policy(policy)
+            if settings.mode is Mode.OFF or not policy.matches(review):
+                continue
+            if review.namespace and review.namespace in settings.exempt_namespaces:
+                continue
+            yield policy
+
+    def _run(self, policy: Policy, review: Review, view: ClusterView) -> Decision:
+        if policy.referential and not view.synced:
+            if self.config.view.not_synced == "Warn":
+                return Decision(True, warnings=(NOT_SYNCED,))
+            return Decision(False, (NOT_SYNCED,), 403)
+        try:
+            return policy(review, view, self.config.for_policy(policy).settings)
+        except Exception as exc:
+            log.exception("policy %s raised on %s %s", policy.name, review.kind, review.name)
+            return errored(exc)
+
+
+class _Tally:
+    """Folds policy decisions into one outcome, applying each policy's mode."""
+
+    def __init__(self) -> None:
+        self.denials: list[str] = []
+        self.warnings: list[str] = []
+        self.patch: list[PatchOp] = []
+        self.audit: dict[str, str] = {}
+        self.results: list[PolicyResult] = []
+        self.errored = False
+
+    def add(self, policy: Policy, decision: Decision, mode: Mode) -> None:
+        name = policy.name
+        tagged = tuple(f"[{name}] {m}" for m in decision.messages)
+        self.warnings.extend(f"[{name}] {w}" for w in decision.warnings)
+        if decision.code == 500:
+            self.errored = True
+            self.denials.extend(tagged)
+            result = "error"
+        elif not decision.allowed:
+            result = self._refuse(name, tagged, decision.message, mode)
+        elif decision.patch and mode is Mode.ENFORCE:
+            self.patch.extend(decision.patch)
+            result = "patch"
+        elif decision.patch:
+            ops = jsonpatch.JsonPatch(list(decision.patch)).to_string()
+            result = self._refuse(name, (f"[{name}] would apply {ops}",), ops, mode)
+        else:
+            result = "warn" if decision.warnings else "allow"
+        self.results.append(PolicyResult(name, result, decision.messages, decision.patch))
+
+    def _refuse(self, name: str, tagged: tuple[str, ...], message: str, mode: Mode) -> str:
+        if mode is Mode.ENFORCE:
+            self.denials.extend(tagged)
+            return "deny"
+        if mode is Mode.WARN:
+            self.warnings.extend(tagged)
+            return "warn"
+        self.audit[name] = message
+        log.info("audit: %s", "; ".join(tagged))
+        return "audit"
+
+    def outcome(self, obj: Mapping[str, Any] | None) -> Outcome:
+        code = 500 if self.errored else 403 if self.denials else 200
+        return Outcome(
+            allowed=not self.denials,
+            code=code,
+            messages=tuple(self.denials),
+            warnings=tuple(self.warnings),
+            patch=tuple(self.patch),
+            audit=MappingProxyType(dict(self.audit)),
+            results=tuple(self.results),
+            object=obj,
+        )

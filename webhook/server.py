@@ -1,0 +1,130 @@
+"""The HTTPS transport: AdmissionReview in, AdmissionReview out, plus health and metrics.
+
+It refuses bad input with a 4xx and a JSON reason (never a 500), turns the body into a
+`Review`, asks the engine, and writes the response. It holds no policy logic.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from webhook.codec import admission_response
+from webhook.engine import Engine, Outcome
+from webhook.logs import log_decision
+from webhook.metrics import CONTENT_TYPE, Metrics
+from webhook.review import Review, ReviewError
+from webhook.view import ClusterView
+
+# The API server caps request bodies at 3 MiB (etcd's default object limit is 1.5 MiB, and an
+# UPDATE review carries the object twice), so a larger body is not a real AdmissionReview.
+DEFAULT_MAX_BODY = 3 * 1024 * 1024
+JSON_TYPES = ("application/json",)
+Decide = Callable[[Review, ClusterView], Outcome]
+
+
+@dataclass
+class ServerState:
+    engine: Engine
+    view: ClusterView
+    metrics: Metrics = field(default_factory=Metrics)
+    max_body: int = DEFAULT_MAX_BODY
+    checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+
+
+STATE = web.AppKey("state", ServerState)
+
+
+def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+def make_app(state: ServerState) -> web.Application:
+    # aiohttp's own limit sits above ours so that our handler answers 413 with a JSON reason.
+    app = web.Application(client_max_size=state.max_body + 1)
+    app[STATE] = state
+    app.router.add_route("*", "/validate", _admission("validate", state.engine.validate))
+    app.router.add_route("*", "/mutate", _admission("mutate", state.engine.mutate))
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+def _admission(
+    endpoint: str, decide: Decide
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        refused = _check_transport(request, state.max_body)
+        if refused is None:
+            body, refused = await _read_json(request, state.max_body)
+        if refused is not None:
+            state.metrics.rejected.labels(endpoint, str(refused.status)).inc()
+            return refused
+        start = time.perf_counter()
+        try:
+            review = Review.from_admission(body)
+        except ReviewError as exc:
+            state.metrics.rejected.labels(endpoint, "400").inc()
+            return error(400, str(exc))
+        outcome = decide(review, state.view)
+        payload = admission_response(review, outcome)
+        seconds = time.perf_counter() - start
+        state.metrics.observe(endpoint, review, outcome, seconds)
+        log_decision(endpoint, review, outcome, seconds * 1000)
+        return web.json_response(payload)
+
+    return handle
+
+
+def _check_transport(request: web.Request, max_body: int) -> web.Response | None:
+    if request.method != "POST":
+        return error(405, f"method {request.method} not allowed; use POST", {"Allow": "POST"})
+    if request.content_type not in JSON_TYPES:
+        shown = request.content_type or "none"
+        return error(415, f"content type {shown} not supported; use application/json")
+    length = request.content_length
+    if length is not None and length > max_body:
+        return error(413, f"body of {length} bytes exceeds the limit of {max_body} bytes")
+    return None
+
+
+async def _read_json(request: web.Request, max_body: int) -> tuple[Any, web.Response | None]:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return None, error(413, f"body exceeds the limit of {max_body} bytes")
+    if len(raw) > max_body:
+        return None, error(413, f"body of {len(raw)} bytes exceeds the limit of {max_body} bytes")
+    if not raw:
+        return None, error(400, "empty body: expected an AdmissionReview")
+    try:
+        return json.loads(raw), None
+    except (UnicodeDecodeError, ValueError) as exc:
+        return None, error(400, f"body is not valid JSON: {exc}")
+    except RecursionError:
+        return None, error(400, "body is not valid JSON: nested too deeply")
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    checks = {name: check() for name, check in state.checks.items()}
+    checks.setdefault("view", state.view.synced)
+    ready = all(checks.values())
+    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = state.metrics.render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
