@@ -1,0 +1,145 @@
+"""Hot reload of the serving certificate, after controller-runtime's pkg/certwatcher.
+
+The server holds one outer `SSLContext` whose `sni_callback` points each new handshake at the
+newest complete inner context; a bad new pair never replaces a good one. Only this writes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hashlib
+import logging
+import ssl
+from pathlib import Path
+
+from cryptography import x509
+
+log = logging.getLogger("edgeguard.certs")
+
+# TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 suites are all strong already.
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+class CertWatcher:
+    """Serves the key pair at `cert_path`/`key_path`, reloading it when the bytes change.
+
+    Content is hashed rather than mtime compared: Kubernetes updates a Secret volume by
+    swapping its `..data` symlink, which leaves the visible paths' own mtimes untouched
+    (https://kubernetes.io/docs/concepts/configuration/secret/#mounted-secrets-are-updated-automatically).
+    Construction never raises on unreadable files: `loaded` stays False (readiness reports it)
+    and handshakes are refused until `reload` succeeds.
+    """
+
+    def __init__(
+        self,
+        cert_path: Path,
+        key_path: Path,
+        client_ca: Path | None = None,
+        interval: float = 2.0,
+    ) -> None:
+        self.cert_path = cert_path
+        self.key_path = key_path
+        self.client_ca = client_ca
+        self.interval = interval
+        self._current: ssl.SSLContext | None = None
+        self._certificate: x509.Certificate | None = None
+        self._digest: bytes | None = None
+        self._last_error: str | None = None
+        self._outer = self._configured()
+        self._outer.sni_callback = self._select
+        self.reload()
+
+    @property
+    def context(self) -> ssl.SSLContext:
+        """The context to give the server, e.g. `web.TCPSite(ssl_context=watcher.context)`."""
+        return self._outer
+
+    @property
+    def loaded(self) -> bool:
+        return self._current is not None
+
+    @property
+    def certificate(self) -> x509.Certificate | None:
+        """The leaf certificate new connections are served, if any."""
+        return self._certificate
+
+    @property
+    def not_after(self) -> datetime.datetime | None:
+        return None if self._certificate is None else self._certificate.not_valid_after_utc
+
+    def reload(self) -> bool:
+        """Swap in the files' pair if their bytes changed and load; True only on a swap."""
+        try:
+            contents = [p.read_bytes() for p in self._paths()]
+        except OSError as exc:
+            self._fail(f"{exc.strerror}: {exc.filename}")
+            return False
+        digest = hashlib.sha256(b"\0".join(contents)).digest()
+        if digest == self._digest:
+            return False
+        self._digest = digest
+        try:
+            inner = self._configured()
+            inner.load_cert_chain(self.cert_path, self.key_path)
+            if self.client_ca is not None:
+                inner.load_verify_locations(cafile=self.client_ca)
+            certificate = x509.load_pem_x509_certificate(contents[0])
+        except ssl.SSLError as exc:
+            self._fail(exc.reason or str(exc))
+            return False
+        except (OSError, ValueError) as exc:
+            self._fail(str(exc))
+            return False
+        self._current, self._certificate, self._last_error = inner, certificate, None
+        log.info(
+            "serving certificate %s loaded: serial %x, not after %s",
+            self.cert_path,
+            certificate.serial_number,
+            certificate.not_valid_after_utc.isoformat(),
+        )
+        return True
+
+    async def run(self) -> None:
+        """Poll every `interval` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(self.interval)
+            self.reload()
+
+    def _paths(self) -> list[Path]:
+        extra = [] if self.client_ca is None else [self.client_ca]
+        return [self.cert_path, self.key_path, *extra]
+
+    def _fail(self, reason: str) -> None:
+        # A writer that replaces tls.crt and tls.key one by one shows a mismatched pair for a
+        # moment; report each distinct failure once rather than on every poll.
+        if reason == self._last_error:
+            return
+        self._last_error = reason
+        keeping = "the previous certificate" if self.loaded else "no certificate"
+        log.error(
+            "cannot load serving certificate %s with key %s: %s; keeping %s",
+            self.cert_path,
+            self.key_path,
+            reason,
+            keeping,
+        )
+
+    def _select(
+        self, ssl_object: ssl.SSLObject, server_name: str | None, outer: ssl.SSLContext
+    ) -> int | None:
+        # Runs on every ClientHello, with or without SNI; swapping the reference is atomic.
+        if self._current is None:
+            return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
+        ssl_object.context = self._current
+        return None
+
+    def _configured(self) -> ssl.SSLContext:
+        """Protocol policy shared by the outer and inner contexts (OpenSSL reads both)."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(TLS12_CIPHERS)
+        ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+        if self.client_ca is not None:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx

@@ -1,0 +1,85 @@
+"""`edgeguard serve`: wires settings, policies, view, certificates and the HTTPS server.
+
+The only place that starts background tasks and handles signals. SIGTERM stops accepting
+connections, lets in-flight requests finish (up to the grace period) and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from webhook import certs
+from webhook.certwatch import CertWatcher
+from webhook.engine import Engine
+from webhook.server import DEFAULT_MAX_BODY, ServerState, make_app
+from webhook.view import ClusterView, MemoryView
+
+log = logging.getLogger("edgeguard.serve")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    host: str = "0.0.0.0"
+    port: int = 8443
+    tls_cert: Path = Path("certs/tls.crt")
+    tls_key: Path = Path("certs/tls.key")
+    client_ca: Path | None = None
+    max_body: int = DEFAULT_MAX_BODY
+    extra_sans: tuple[str, ...] = ()
+    grace_seconds: float = 25.0
+    cert_poll_seconds: float = 2.0
+
+
+def ensure_dev_certificates(settings: ServeSettings) -> None:
+    """Make a development CA and serving certificate when the files are missing."""
+    if settings.tls_cert.exists() and settings.tls_key.exists():
+        return
+    out = settings.tls_cert.parent
+    paths = certs.generate_dev(out, settings.extra_sans)
+    if paths.cert != settings.tls_cert or paths.key != settings.tls_key:
+        paths.cert.replace(settings.tls_cert)
+        paths.key.replace(settings.tls_key)
+    port = settings.port
+    print(
+        f"edgeguard: made a development CA at {paths.ca} and a serving certificate at "
+        f"{settings.tls_cert} (development only)"
+    )
+    print(
+        "edgeguard: try it with:\n"
+        f"  curl --cacert {paths.ca} -H 'Content-Type: application/json' "
+        f"--data @examples/admissionreview-tlsroute.json https://localhost:{port}/validate",
+        flush=True,
+    )
+
+
+async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | None = None) -> None:
+    watcher = CertWatcher(
+        settings.tls_cert, settings.tls_key, settings.client_ca, settings.cert_poll_seconds
+    )
+    state = ServerState(engine, view or MemoryView(), max_body=settings.max_body)
+    state.checks["certificate"] = lambda: watcher.loaded
+    runner = web.AppRunner(make_app(state), shutdown_timeout=settings.grace_seconds)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=watcher.context)
+    await site.start()
+    log.info("serving HTTPS on %s:%d", settings.host, settings.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    reload_task = asyncio.create_task(watcher.run())
+    try:
+        await stop.wait()
+        log.info(
+            "shutting down: finishing in-flight requests (up to %.0f s)", settings.grace_seconds
+        )
+    finally:
+        reload_task.cancel()
+        await runner.cleanup()
+    log.info("stopped")
