@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from policies import required_fields
 from webhook.policy import Policy
 
 
 def builtin() -> list[Policy]:
     """Every shipped policy, validating first, mutating in the order they run."""
-    return []
+    return [required_fields.POLICY]

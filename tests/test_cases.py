@@ -1,0 +1,19 @@
+"""Every YAML case under tests/cases, run through the engine with its one policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import policies
+from webhook.suite import Case, discover, run_case
+
+CASES = discover(Path(__file__).parent / "cases")
+POLICIES = {p.name: p for p in policies.builtin()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_case(case: Case) -> None:
+    result = run_case(case, POLICIES)
+    assert result.problems == ()
