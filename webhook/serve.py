@@ -76,9 +76,14 @@ async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | Non
     reload_task = asyncio.create_task(watcher.run())
     try:
         await stop.wait()
+        # aiohttp's own shutdown drops TLS connections whose body is still arriving, so stop
+        # accepting first and wait for the admissions in progress before closing connections.
+        await site.stop()
         log.info(
             "shutting down: finishing in-flight requests (up to %.0f s)", settings.grace_seconds
         )
+        if not await state.drained(settings.grace_seconds):
+            log.warning("grace period over with %d admissions in progress", state.in_flight)
     finally:
         reload_task.cancel()
         await runner.cleanup()

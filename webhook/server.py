@@ -6,6 +6,7 @@ It refuses bad input with a 4xx and a JSON reason (never a 500), turns the body 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,6 +36,15 @@ class ServerState:
     metrics: Metrics = field(default_factory=Metrics)
     max_body: int = DEFAULT_MAX_BODY
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    in_flight: int = 0
+
+    async def drained(self, grace: float, poll: float = 0.02) -> bool:
+        """Waits until no admission is in progress, or `grace` seconds; True when drained."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.in_flight and loop.time() < deadline:
+            await asyncio.sleep(poll)
+        return not self.in_flight
 
 
 STATE = web.AppKey("state", ServerState)
@@ -61,6 +71,13 @@ def _admission(
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
+        state.in_flight += 1
+        try:
+            return await admit(request, state)
+        finally:
+            state.in_flight -= 1
+
+    async def admit(request: web.Request, state: ServerState) -> web.StreamResponse:
         refused = _check_transport(request, state.max_body)
         if refused is None:
             body, refused = await _read_json(request, state.max_body)

@@ -1,0 +1,130 @@
+"""`edgeguard serve` end to end: dev certificates, HTTPS, SIGTERM drains in-flight requests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import ClientSession, TCPConnector
+
+from tests.support import TEST_POLICIES, admission_review, widget
+from webhook.cli import main
+from webhook.config import Config
+from webhook.engine import Engine
+from webhook.serve import ServeSettings, ensure_dev_certificates, serve
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def settings(tmp_path: Path) -> ServeSettings:
+    return ServeSettings(
+        host="127.0.0.1",
+        port=free_port(),
+        tls_cert=tmp_path / "certs" / "tls.crt",
+        tls_key=tmp_path / "certs" / "tls.key",
+        grace_seconds=5.0,
+    )
+
+
+def test_first_run_makes_dev_certificates_and_prints_a_curl_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chosen = settings(tmp_path)
+    ensure_dev_certificates(chosen)
+    ca = tmp_path / "certs" / "ca.crt"
+    assert ca.exists() and chosen.tls_cert.exists() and chosen.tls_key.exists()
+    out = capsys.readouterr().out
+    assert f"made a development CA at {ca}" in out
+    assert (
+        f"curl --cacert {ca} -H 'Content-Type: application/json' --data "
+        f"@examples/admissionreview-tlsroute.json https://localhost:{chosen.port}/validate"
+    ) in out
+    before = chosen.tls_cert.read_bytes()
+    ensure_dev_certificates(chosen)
+    assert chosen.tls_cert.read_bytes() == before
+
+
+async def _started(chosen: ServeSettings) -> AsyncIterator[None]:
+    for _ in range(200):
+        try:
+            _, writer = await asyncio.open_connection(chosen.host, chosen.port)
+        except OSError:
+            await asyncio.sleep(0.02)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        yield
+        return
+    raise AssertionError("server did not start")
+
+
+async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
+    chosen = settings(tmp_path)
+    ensure_dev_certificates(chosen)
+    engine = Engine(TEST_POLICIES, Config.defaults(TEST_POLICIES))
+    server = asyncio.create_task(serve(chosen, engine))
+    async for _ in _started(chosen):
+        pass
+    context = ssl.create_default_context(cafile=str(tmp_path / "certs" / "ca.crt"))
+    body = json.dumps(admission_review(widget(labels={"forbidden": "1"}))).encode()
+    released = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield body[:10]
+        await released.wait()
+        yield body[10:]
+
+    async with ClientSession(connector=TCPConnector(ssl=context)) as client:
+        url = f"https://localhost:{chosen.port}/validate"
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+        request = asyncio.create_task(client.post(url, data=slow_body(), headers=headers))
+        await asyncio.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(0.2)
+        assert not server.done()
+        released.set()
+        response = await request
+        answer = await response.json()
+        response.release()
+    assert response.status == 200
+    assert answer["response"]["allowed"] is False
+    await asyncio.wait_for(server, 5)
+    with pytest.raises(OSError):
+        await asyncio.open_connection(chosen.host, chosen.port)
+
+
+def test_a_bad_configuration_stops_serve_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "edgeguard.yaml"
+    config.write_text("policies:\n  no-such-policy: {}\n")
+    assert main(["serve", "--config", str(config), "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"edgeguard: configuration error: {config}:2: unknown key 'no-such-policy' in policies; "
+    )
+
+
+def test_certs_generate_prints_the_ca_bundle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    args = ["certs", "generate", "--service", "edgeguard", "--namespace", "edgeguard"]
+    assert main([*args, "--out", str(out)]) == 0
+    import base64
+
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == f"wrote {out / 'ca.crt'}, {out / 'tls.crt'}, {out / 'tls.key'}"
+    bundle = printed[1].removeprefix("caBundle: ")
+    assert base64.b64decode(bundle) == (out / "ca.crt").read_bytes()
