@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from policies import required_fields
+from policies import passthrough, required_fields, route_references, san_injection
 from webhook.policy import Policy
 
 
 def builtin() -> list[Policy]:
     """Every shipped policy, validating first, mutating in the order they run."""
-    return [required_fields.POLICY]
+    return [
+        required_fields.POLICY,
+        passthrough.POLICY,
+        route_references.POLICY,
+        san_injection.POLICY,
+    ]

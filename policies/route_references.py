@@ -1,0 +1,299 @@
+"""route-references: Gateway API's trust model, checked before a route or Gateway is stored.
+
+A parentRef must select a listener whose allowedRoutes admits the route (NotAllowedByListeners);
+a reference into another namespace needs a ReferenceGrant there (RefNotPermitted). It judges
+only Gateways in the view and reads ReferenceGrants one namespace at a time, never a scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
+
+from policies.gateway import DEFAULT_KINDS, admits_kind, gateway_for, matches_selector
+from policies.gateway import selected_listeners as listeners_selected_by
+from webhook.decision import Decision, allowed, denied
+from webhook.kinds import (
+    GATEWAY,
+    GATEWAY_GROUP,
+    GRPCROUTE,
+    HTTPROUTE,
+    NAMESPACE,
+    REFERENCEGRANT,
+    TLSROUTE,
+    GroupKind,
+)
+from webhook.policy import Mode, Policy, Settings
+from webhook.refs import ParentRef, dig, metadata
+from webhook.review import Review
+from webhook.view import ClusterView
+
+JSONObject = Mapping[str, Any]
+# Kubernetes sets this label on every Namespace (since 1.22); Gateway API examples select on it.
+NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+class Ref(NamedTuple):
+    """A reference to another object, and the field path where it is written."""
+
+    path: str
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    @property
+    def target(self) -> str:
+        return f"{GroupKind(self.group, self.kind)} {self.namespace}/{self.name}"
+
+
+def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
+    obj = review.object
+    if review.operation == "DELETE" or obj is None:
+        return allowed()
+    namespace = str(metadata(obj).get("namespace") or review.namespace or "")
+    source = review.group_kind
+    if source == GATEWAY:
+        problems = []
+        refs = list(gateway_refs(obj, namespace))
+    else:
+        problems = [
+            p
+            for path, ref in parents(obj, namespace)
+            if (p := parent_problem(path, ref, source, namespace, view))
+        ]
+        refs = list(route_refs(obj, namespace))
+    problems += [p for ref in refs if (p := ref_problem(ref, source, namespace, view))]
+    return denied(*problems)
+
+
+# --- parentRefs and listeners' allowedRoutes -------------------------------------------------
+
+
+def parents(obj: JSONObject, namespace: str) -> Iterator[tuple[str, ParentRef]]:
+    """Each parentRef to a Gateway with its field path (namespace defaulted to the route's)."""
+    for i, ref in enumerate(_list(dig(obj, "spec", "parentRefs"))):
+        if not isinstance(ref, dict) or not isinstance(ref.get("name"), str) or not ref["name"]:
+            continue
+        if (ref.get("group", GATEWAY_GROUP), ref.get("kind", "Gateway")) != GATEWAY:
+            continue
+        section, port = ref.get("sectionName"), ref.get("port")
+        yield (
+            f"spec.parentRefs[{i}]",
+            ParentRef(
+                str(ref.get("namespace") or namespace),
+                ref["name"],
+                section if isinstance(section, str) and section else None,
+                port if isinstance(port, int) else None,
+            ),
+        )
+
+
+def parent_problem(
+    path: str, parent: ParentRef, kind: GroupKind, namespace: str, view: ClusterView
+) -> str | None:
+    gateway = gateway_for(view, parent)
+    if gateway is None:
+        return None  # an unknown Gateway may be created later; nothing to judge
+    where = f"{path} (Gateway {parent.namespace}/{parent.name}{_selection(parent)})"
+    selected = listeners_selected_by(gateway, parent)
+    if not selected:
+        names = ", ".join(
+            repr(item.get("name")) for item in _dicts(dig(gateway, "spec", "listeners"))
+        )
+        return (
+            f"{where}: NoMatchingParent: the Gateway has no listener that this parentRef "
+            f"selects; set sectionName (and port) to one of its listeners ({names or 'none'})"
+        )
+    gateway_ns = str(metadata(gateway).get("namespace") or parent.namespace)
+    refusals = [_refusal(item, kind, gateway_ns, namespace, view) for item in selected]
+    if not all(refusals):
+        return None
+    return (
+        f"{where}: NotAllowedByListeners: no listener it selects admits {kind.kind} from "
+        f"namespace {namespace}: {'; '.join(r for r in refusals if r)}"
+    )
+
+
+def _selection(parent: ParentRef) -> str:
+    section = f", sectionName {parent.section!r}" if parent.section else ""
+    return section + (f", port {parent.port}" if parent.port is not None else "")
+
+
+def _refusal(
+    listener: JSONObject, kind: GroupKind, gateway_ns: str, route_ns: str, view: ClusterView
+) -> str | None:
+    """Why a listener does not admit the route, with the fix; None when it admits it."""
+    by_kind = _kind_refusal(listener, kind)
+    by_namespace = _namespace_refusal(listener, gateway_ns, route_ns, view)
+    reasons = [r for r in (by_kind, by_namespace) if r]
+    return f"listener {listener.get('name')!r} {'; it also '.join(reasons)}" if reasons else None
+
+
+def _kind_refusal(listener: JSONObject, kind: GroupKind) -> str | None:
+    if admits_kind(listener, kind):
+        return None
+    protocol = str(listener.get("protocol", "?"))
+    serving = [p for p, kinds in DEFAULT_KINDS.items() if kind in kinds]
+    explicit = _dicts(dig(listener, "allowedRoutes", "kinds"))
+    if explicit and (protocol in serving or protocol not in DEFAULT_KINDS):
+        names = ", ".join(str(k.get("kind")) for k in explicit)
+        return f"admits only kinds {names} (allowedRoutes.kinds); add kind {kind.kind} there"
+    return (
+        f"has protocol {protocol}, which does not serve {kind.kind}; "
+        f"attach to a listener with protocol {' or '.join(serving) or 'that serves it'}"
+    )
+
+
+def _namespace_refusal(
+    listener: JSONObject, gateway_ns: str, route_ns: str, view: ClusterView
+) -> str | None:
+    namespaces = dig(listener, "allowedRoutes", "namespaces")
+    source = dig(namespaces, "from") or "Same"
+    if source == "All" or (source == "Same" and route_ns == gateway_ns):
+        return None
+    if source == "Same":
+        return (
+            f"admits routes only from its own namespace {gateway_ns} "
+            f"(allowedRoutes.namespaces.from: Same); set from: All, or from: Selector "
+            f"matching Namespace {route_ns}, on that listener"
+        )
+    if source != "Selector":
+        return f"admits no namespace (allowedRoutes.namespaces.from: {source})"
+    found = view.get(NAMESPACE, None, route_ns)
+    own = metadata(found).get("labels") if found else None
+    labels = {NAME_LABEL: route_ns} | (own if isinstance(own, dict) else {})
+    selector = dig(namespaces, "selector")
+    if found is None or matches_selector(selector, labels):
+        return None  # an unknown Namespace's labels cannot be judged
+    return (
+        f"admits routes only from namespaces matching {render_selector(selector)} "
+        f"(allowedRoutes.namespaces.from: Selector), and Namespace {route_ns} "
+        f"({render_labels(labels)}) does not match; label Namespace {route_ns} to match it"
+    )
+
+
+def render_selector(selector: object) -> str:
+    """A LabelSelector as kubectl writes it: `a=b,c in (d,e),!f`."""
+    if not isinstance(selector, dict):
+        return "everything"
+    match_labels = selector.get("matchLabels")
+    parts = [f"{k}={v}" for k, v in sorted((match_labels or {}).items())]
+    for expr in _dicts(selector.get("matchExpressions")):
+        key, op = expr.get("key"), expr.get("operator")
+        values = ",".join(str(v) for v in expr.get("values") or [])
+        shapes = {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})"}
+        parts.append(shapes.get(str(op), str(key) if op == "Exists" else f"!{key}"))
+    return ",".join(parts) or "everything"
+
+
+def render_labels(labels: Mapping[str, Any]) -> str:
+    return "labels " + ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+# --- references into other namespaces and ReferenceGrants ------------------------------------
+
+
+def route_refs(obj: JSONObject, namespace: str) -> Iterator[Ref]:
+    """Every backendRef of a route, request mirrors included, with its field path."""
+    for i, rule in enumerate(_list(dig(obj, "spec", "rules"))):
+        base = f"spec.rules[{i}]"
+        for j, backend in enumerate(_list(dig(rule, "backendRefs"))):
+            yield from _ref(f"{base}.backendRefs[{j}]", backend, namespace, "Service")
+            yield from _mirrors(f"{base}.backendRefs[{j}]", backend, namespace)
+        yield from _mirrors(base, rule, namespace)
+
+
+def _mirrors(base: str, holder: object, namespace: str) -> Iterator[Ref]:
+    for k, item in enumerate(_list(dig(holder, "filters"))):
+        path = f"{base}.filters[{k}].requestMirror.backendRef"
+        yield from _ref(path, dig(item, "requestMirror", "backendRef"), namespace, "Service")
+
+
+def gateway_refs(obj: JSONObject, namespace: str) -> Iterator[Ref]:
+    """A Gateway's certificate references: listeners' Secrets, client cert, CA bundles."""
+    for i, listener in enumerate(_list(dig(obj, "spec", "listeners"))):
+        path = f"spec.listeners[{i}].tls.certificateRefs"
+        yield from _refs(path, dig(listener, "tls", "certificateRefs"), namespace, "Secret")
+    tls = dig(obj, "spec", "tls")
+    path = "spec.tls.backend.clientCertificateRef"
+    yield from _ref(path, dig(tls, "backend", "clientCertificateRef"), namespace, "Secret")
+    cas = dig(tls, "frontend", "default", "validation", "caCertificateRefs")
+    path = "spec.tls.frontend.default.validation.caCertificateRefs"
+    yield from _refs(path, cas, namespace, "ConfigMap")
+    for p, port in enumerate(_list(dig(tls, "frontend", "perPort"))):
+        path = f"spec.tls.frontend.perPort[{p}].tls.validation.caCertificateRefs"
+        cas = dig(port, "tls", "validation", "caCertificateRefs")
+        yield from _refs(path, cas, namespace, "ConfigMap")
+
+
+def _refs(path: str, refs: object, namespace: str, kind: str) -> Iterator[Ref]:
+    for j, ref in enumerate(_list(refs)):
+        yield from _ref(f"{path}[{j}]", ref, namespace, kind)
+
+
+def _ref(path: str, ref: object, namespace: str, kind: str) -> Iterator[Ref]:
+    name = dig(ref, "name")
+    if isinstance(ref, dict) and isinstance(name, str) and name:
+        group, ns = ref.get("group") or "", ref.get("namespace") or namespace
+        yield Ref(path, str(group), str(ref.get("kind") or kind), str(ns), name)
+
+
+def ref_problem(ref: Ref, source: GroupKind, namespace: str, view: ClusterView) -> str | None:
+    if ref.namespace == namespace:
+        return None
+    grants = view.list(REFERENCEGRANT, ref.namespace)
+    if any(permits(grant, source, namespace, ref) for grant in grants):
+        return None
+    names = ", ".join(sorted(str(metadata(g).get("name")) for g in grants))
+    there = f" (ReferenceGrants there, none of which covers it: {names})" if names else ""
+    return (
+        f"{ref.path}: RefNotPermitted: the reference to {ref.target} crosses into namespace "
+        f"{ref.namespace} and no ReferenceGrant there permits it{there}; add a ReferenceGrant "
+        f"in namespace {ref.namespace} with from {{group: {_group(source.group)}, kind: "
+        f"{source.kind}, namespace: {namespace}}} and to {{group: {_group(ref.group)}, "
+        f"kind: {ref.kind}, name: {ref.name}}}, or point the reference into namespace {namespace}"
+    )
+
+
+def permits(grant: JSONObject, source: GroupKind, namespace: str, ref: Ref) -> bool:
+    """Whether a ReferenceGrant (in ref's namespace) lets `source` in `namespace` use ref."""
+    from_ok = any(
+        item.get("group", "") == source.group
+        and item.get("kind") == source.kind
+        and item.get("namespace") == namespace
+        for item in _dicts(dig(grant, "spec", "from"))
+    )
+    return from_ok and any(
+        item.get("group", "") == ref.group
+        and item.get("kind") == ref.kind
+        and item.get("name") in (None, "", ref.name)
+        for item in _dicts(dig(grant, "spec", "to"))
+    )
+
+
+def _group(group: str) -> str:
+    return group or '""'
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [item for item in _list(value) if isinstance(item, dict)]
+
+
+POLICY = Policy(
+    "route-references",
+    frozenset({TLSROUTE, HTTPROUTE, GRPCROUTE, GATEWAY}),
+    check,
+    default_mode=Mode.WARN,
+    referential=True,
+    description=(
+        "Routes attach only where a listener's allowedRoutes admits them "
+        "(NotAllowedByListeners); references into other namespaces need a ReferenceGrant "
+        "there (RefNotPermitted). Warn by default: `kubectl apply -f dir/` may create the "
+        "grant after the route."
+    ),
+)

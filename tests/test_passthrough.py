@@ -1,0 +1,44 @@
+"""Unit tests for the tls-passthrough helpers; the verdicts are in tests/cases/tls-passthrough."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from policies.passthrough import mode, placed, selection
+from webhook.refs import ParentRef
+
+
+@pytest.mark.parametrize(
+    ("listener", "expected"),
+    [
+        ({"name": "tls", "protocol": "TLS", "tls": {"mode": "Passthrough"}}, "TLS/Passthrough"),
+        ({"name": "tls", "protocol": "TLS"}, "TLS/Terminate"),
+        ({"name": "https", "protocol": "HTTPS"}, "HTTPS/Terminate"),
+        ({"name": "web", "protocol": "HTTP"}, "HTTP"),
+    ],
+)
+def test_mode(listener: dict[str, Any], expected: str) -> None:
+    assert mode(listener) == expected
+
+
+@pytest.mark.parametrize(
+    ("parent", "expected"),
+    [
+        (ParentRef("ns", "gw"), "s"),
+        (ParentRef("ns", "gw", "tls"), " named 'tls'"),
+        (ParentRef("ns", "gw", None, 443), " on port 443"),
+        (ParentRef("ns", "gw", "tls", 443), " named 'tls' on port 443"),
+    ],
+)
+def test_selection(parent: ParentRef, expected: str) -> None:
+    assert selection(parent) == expected
+
+
+def test_placed_fills_only_a_missing_namespace() -> None:
+    bare = {"kind": "Pool", "metadata": {"name": "p"}}
+    assert placed(bare, "ns") == {"kind": "Pool", "metadata": {"name": "p", "namespace": "ns"}}
+    assert placed(bare, None) is bare
+    owned = {"metadata": {"name": "p", "namespace": "other"}}
+    assert placed(owned, "ns") is owned

@@ -1,0 +1,172 @@
+"""route-references: the pieces the YAML cases do not show one by one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from policies.route_references import (
+    POLICY,
+    Ref,
+    gateway_refs,
+    parents,
+    permits,
+    render_selector,
+    route_refs,
+)
+from webhook.kinds import GATEWAY, HTTPROUTE, TLSROUTE, GroupKind
+from webhook.policy import Mode
+from webhook.refs import ParentRef
+from webhook.review import Review
+from webhook.view import MemoryView
+
+GW = "gateway.networking.k8s.io"
+SERVICE_REF = Ref("spec.rules[0].backendRefs[0]", "", "Service", "backend", "api")
+
+
+def _grant(frm: dict[str, Any], to: dict[str, Any]) -> dict[str, Any]:
+    return {"spec": {"from": [frm], "to": [to]}}
+
+
+FROM_APPS = {"group": GW, "kind": "HTTPRoute", "namespace": "apps"}
+
+
+@pytest.mark.parametrize(
+    ("grant", "expected"),
+    [
+        (_grant(FROM_APPS, {"group": "", "kind": "Service"}), True),
+        (_grant(FROM_APPS, {"group": "", "kind": "Service", "name": "api"}), True),
+        (_grant(FROM_APPS, {"group": "", "kind": "Service", "name": "other"}), False),
+        (_grant(FROM_APPS, {"group": "", "kind": "Secret"}), False),
+        (_grant(FROM_APPS | {"namespace": "prod"}, {"group": "", "kind": "Service"}), False),
+        (_grant(FROM_APPS | {"kind": "TLSRoute"}, {"group": "", "kind": "Service"}), False),
+        (_grant(FROM_APPS | {"group": ""}, {"group": "", "kind": "Service"}), False),
+        ({"spec": {}}, False),
+    ],
+)
+def test_permits(grant: dict[str, Any], expected: bool) -> None:
+    assert permits(grant, HTTPROUTE, "apps", SERVICE_REF) is expected
+
+
+@pytest.mark.parametrize(
+    ("selector", "text"),
+    [
+        ({"matchLabels": {"b": "2", "a": "1"}}, "a=1,b=2"),
+        (
+            {
+                "matchExpressions": [
+                    {"key": "team", "operator": "In", "values": ["x", "y"]},
+                    {"key": "env", "operator": "NotIn", "values": ["dev"]},
+                    {"key": "shared", "operator": "Exists"},
+                    {"key": "private", "operator": "DoesNotExist"},
+                ]
+            },
+            "team in (x,y),env notin (dev),shared,!private",
+        ),
+        ({}, "everything"),
+        (None, "everything"),
+    ],
+)
+def test_render_selector(selector: object, text: str) -> None:
+    assert render_selector(selector) == text
+
+
+def test_parents_keep_field_paths_and_skip_non_gateways() -> None:
+    route = {
+        "spec": {
+            "parentRefs": [
+                {"kind": "Service", "group": "", "name": "mesh"},
+                {"name": "edge", "sectionName": "tls", "port": 443},
+                {"name": "other", "namespace": "infra", "group": GW, "kind": "Gateway"},
+            ]
+        }
+    }
+    assert list(parents(route, "apps")) == [
+        ("spec.parentRefs[1]", ParentRef("apps", "edge", "tls", 443)),
+        ("spec.parentRefs[2]", ParentRef("infra", "other", None, None)),
+    ]
+
+
+def test_route_refs_include_mirrors_at_both_levels() -> None:
+    mirror = {"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "m"}}}
+    route = {
+        "spec": {
+            "rules": [
+                {"backendRefs": [{"name": "a", "filters": [mirror]}], "filters": [mirror]},
+                {"backendRefs": [{"name": "b", "namespace": "x", "kind": "Other", "group": "g"}]},
+            ]
+        }
+    }
+    assert list(route_refs(route, "apps")) == [
+        Ref("spec.rules[0].backendRefs[0]", "", "Service", "apps", "a"),
+        Ref("spec.rules[0].backendRefs[0].filters[0].requestMirror.backendRef", "", "Service",
+            "apps", "m"),
+        Ref("spec.rules[0].filters[0].requestMirror.backendRef", "", "Service", "apps", "m"),
+        Ref("spec.rules[1].backendRefs[0]", "g", "Other", "x", "b"),
+    ]  # fmt: skip
+
+
+def test_gateway_refs_include_client_certificate() -> None:
+    gateway = {
+        "spec": {"tls": {"backend": {"clientCertificateRef": {"name": "c", "namespace": "p"}}}}
+    }
+    assert list(gateway_refs(gateway, "edge")) == [
+        Ref("spec.tls.backend.clientCertificateRef", "", "Secret", "p", "c"),
+    ]
+
+
+class _CountingView(MemoryView):
+    """Records every list() so the test can prove no namespace-wide scan happens."""
+
+    def __init__(self, objects: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__(objects)
+        self.listed: list[tuple[GroupKind, str | None]] = []
+
+    def list(self, kind: GroupKind, namespace: str | None = None) -> Sequence[Mapping[str, Any]]:
+        self.listed.append((kind, namespace))
+        return super().list(kind, namespace)
+
+
+def test_grants_are_read_one_namespace_at_a_time() -> None:
+    route = {
+        "apiVersion": f"{GW}/v1alpha2",
+        "kind": "TLSRoute",
+        "metadata": {"name": "r", "namespace": "apps"},
+        "spec": {"rules": [{"backendRefs": [{"name": "a", "namespace": "one"}, {"name": "b"}]}]},
+    }
+    view = _CountingView([])
+    decision = POLICY(Review.from_manifest(route), view, {})
+    assert not decision.allowed
+    assert all(namespace is not None for _, namespace in view.listed)
+    assert [namespace for _, namespace in view.listed] == ["one"]
+
+
+def test_listener_refusing_kind_and_namespace_names_both() -> None:
+    gateway = {
+        "apiVersion": f"{GW}/v1beta1",
+        "kind": "Gateway",
+        "metadata": {"name": "web", "namespace": "infra"},
+        "spec": {"listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]},
+    }
+    route = {
+        "apiVersion": f"{GW}/v1",
+        "kind": "TLSRoute",
+        "metadata": {"name": "r", "namespace": "apps"},
+        "spec": {"parentRefs": [{"name": "web", "namespace": "infra"}]},
+    }
+    decision = POLICY(Review.from_manifest(route), MemoryView([gateway]), {})
+    assert decision.messages == (
+        "spec.parentRefs[0] (Gateway infra/web): NotAllowedByListeners: no listener it selects "
+        "admits TLSRoute from namespace apps: listener 'http' has protocol HTTP, which does not "
+        "serve TLSRoute; attach to a listener with protocol TLS; it also admits routes only from "
+        "its own namespace infra (allowedRoutes.namespaces.from: Same); set from: All, or from: "
+        "Selector matching Namespace apps, on that listener",
+    )
+
+
+def test_policy_shape() -> None:
+    assert POLICY.default_mode is Mode.WARN
+    assert POLICY.referential
+    assert POLICY.kinds == {TLSROUTE, HTTPROUTE, GATEWAY, GroupKind(GW, "GRPCRoute")}
