@@ -28,6 +28,7 @@ from webhook.view import ClusterView
 
 JSONObject = Mapping[str, Any]
 PASSTHROUGH_LABEL = "edgeguard.io/tls-passthrough"
+NAME_LABEL = "kubernetes.io/metadata.name"
 # The route kinds a listener accepts when allowedRoutes.kinds is empty, by protocol.
 DEFAULT_KINDS: dict[str, frozenset[GroupKind]] = {
     "HTTP": frozenset({HTTPROUTE, GRPCROUTE}),
@@ -100,9 +101,18 @@ def admits_namespace(
         return route_namespace == gateway_namespace
     if source == "Selector":
         namespace = view.get(NAMESPACE, None, route_namespace)
-        labels = metadata(namespace).get("labels") if namespace else None
-        return matches_selector(dig(namespaces, "selector"), labels or {})
+        if namespace is None:
+            return True  # unknown labels: not ours to refuse (route-references reports it)
+        return matches_selector(dig(namespaces, "selector"), namespace_labels(namespace))
     return False
+
+
+def namespace_labels(namespace: JSONObject) -> dict[str, Any]:
+    """A Namespace's labels, with the kubernetes.io/metadata.name label Kubernetes sets."""
+    labels = metadata(namespace).get("labels")
+    found = dict(labels) if isinstance(labels, dict) else {}
+    found.setdefault(NAME_LABEL, str(metadata(namespace).get("name") or ""))
+    return found
 
 
 def matches_selector(selector: object, labels: Mapping[str, Any]) -> bool:
@@ -113,6 +123,8 @@ def matches_selector(selector: object, labels: Mapping[str, Any]) -> bool:
     if any(labels.get(k) != v for k, v in match_labels.items()):
         return False
     for expr in selector.get("matchExpressions") or []:
+        if not isinstance(expr, dict):
+            return False
         key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
         present = key in labels
         if (
