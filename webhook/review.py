@@ -91,14 +91,15 @@ class Review:
             raise ReviewError(f"request.object is required for {operation}")
         if operation == "UPDATE" and old is None:
             raise ReviewError("request.oldObject is required for UPDATE")
+        namespace = _optional_str(request, "namespace") or None
         return cls(
             uid=uid,
             operation=str(operation),
             kind=kind,
-            namespace=_optional_str(request, "namespace") or None,
+            namespace=namespace,
             name=_optional_str(request, "name") or _meta_name(obj or old),
-            object=obj,
-            old_object=old,
+            object=_placed(obj, namespace),
+            old_object=_placed(old, namespace),
             dry_run=request.get("dryRun") is True,
             user=_username(request.get("userInfo")),
             api_version=str(api_version),
@@ -160,6 +161,18 @@ def _optional_str(request: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise ReviewError(f"request.{key} must be a string")
     return value
+
+
+def _placed(obj: JSONObject | None, namespace: str | None) -> JSONObject | None:
+    """The object with metadata.namespace from the request when it lacks one (the API server
+    may send a CREATE before defaulting it), so policies and indexes see where it lives."""
+    if obj is None or not namespace:
+        return obj
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    if meta.get("namespace"):
+        return obj
+    return {**obj, "metadata": {**meta, "namespace": namespace}}
 
 
 def _meta_name(obj: JSONObject | None) -> str:
