@@ -125,7 +125,7 @@ def matches_selector(selector: object, labels: Mapping[str, Any]) -> bool:
     for expr in selector.get("matchExpressions") or []:
         if not isinstance(expr, dict):
             return False
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        key, op, values = str(expr.get("key")), expr.get("operator"), expr.get("values") or []
         present = key in labels
         if (
             (op == "In" and (not present or labels[key] not in values))
