@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policies import passthrough, required_fields, route_references, san_injection
+from policies import passthrough, required_fields, route_references, san_injection, unique_hostnames
 from webhook.policy import Policy
 
 
@@ -11,6 +11,7 @@ def builtin() -> list[Policy]:
     return [
         required_fields.POLICY,
         passthrough.POLICY,
+        unique_hostnames.POLICY,
         route_references.POLICY,
         san_injection.POLICY,
     ]
