@@ -1,7 +1,8 @@
-"""The `edgeguard` command: serve, certs generate (review and test come from their modules).
+"""The `edgeguard` command: serve, certs generate, review and test.
 
 Configuration enters here once: flags with EDGEGUARD_* environment fallbacks become frozen
-settings passed down. Exit codes: 0 ok, 1 denied (review), 2 usage, input or config error.
+settings passed down; the policies are wired up here. Exit codes: 0 ok, 1 denied (review) or
+a mismatch (test), 2 usage, input or configuration error.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import policies
-from webhook import certs, logs
+from webhook import certs, logs, manifests, reports, reviewing, testrun
 from webhook.config import ConfigError, load
 from webhook.engine import Engine
+from webhook.manifests import ManifestError
+from webhook.policy import Policy
+from webhook.review import ReviewError
 from webhook.serve import ServeSettings, ensure_dev_certificates, serve
 from webhook.server import DEFAULT_MAX_BODY
 
@@ -77,6 +81,35 @@ def _certs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     g.add_argument("--days", type=int, default=365)
 
 
+def _review_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("review", help="run the policies over manifests, as admission would")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories, - for stdin")
+    p.add_argument("-o", "--output", choices=reports.FORMATS, default="text")
+    p.add_argument("--config", type=Path, default=_path(_env("CONFIG")))
+    p.add_argument(
+        "--cluster-state",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="objects already in the cluster (repeatable)",
+    )
+    p.add_argument("--operation", choices=("CREATE", "UPDATE"), default=None)
+    p.add_argument(
+        "--old",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="the old objects for UPDATE, matched by group, kind, namespace and name",
+    )
+    p.add_argument("--show-mutations", action="store_true", help="print patches and results")
+    p.add_argument("--warnings-as-errors", action="store_true", help="warnings exit 1")
+
+
+def _test_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("test", help="run policy case files and suite files under DIR")
+    p.add_argument("dir", type=Path, metavar="DIR")
+
+
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
@@ -90,6 +123,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     _certs_parser(sub)
+    _review_parser(sub)
+    _test_parser(sub)
     return p
 
 
@@ -123,12 +158,62 @@ def _run_certs(args: argparse.Namespace) -> int:
     return 0
 
 
+def known_policies(extra: Sequence[Policy] = ()) -> list[Policy]:
+    """The built-in policies, then any others (the plug point for user-written policies)."""
+    return [*policies.builtin(), *extra]
+
+
+def _colour() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in ENV
+
+
+def _run_review(args: argparse.Namespace) -> int:
+    operation = args.operation or ("UPDATE" if args.old else "CREATE")
+    if operation == "UPDATE" and not args.old:
+        return _usage("--operation UPDATE needs --old PATH with the objects as they are now")
+    if operation == "CREATE" and args.old:
+        return _usage("--old is for --operation UPDATE")
+    known = known_policies()
+    stdin = sys.stdin.buffer
+    run = reviewing.review(
+        Engine(known, load(args.config, known)),
+        manifests.load(args.paths, stdin),
+        manifests.load(args.cluster_state, stdin),
+        manifests.load(args.old, stdin),
+        operation,
+    )
+    sys.stdout.write(
+        reports.render(run, args.output, _colour(), args.show_mutations, args.warnings_as_errors)
+    )
+    return run.exit_code(args.warnings_as_errors)
+
+
+def _run_test(args: argparse.Namespace) -> int:
+    rows = testrun.run(args.dir, {p.name: p for p in known_policies()})
+    sys.stdout.write(testrun.table(rows, _colour()))
+    return 0 if all(row.passed for row in rows) else 1
+
+
+def _usage(message: str) -> int:
+    print(f"edgeguard: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "serve":
         return _run_serve(args)
     if args.command == "certs":
         return _run_certs(args)
+    try:
+        if args.command == "review":
+            return _run_review(args)
+        if args.command == "test":
+            return _run_test(args)
+    except (ManifestError, ReviewError) as exc:
+        return _usage(str(exc))
+    except ConfigError as exc:
+        return _usage(f"configuration error: {exc}")
     return 2
 
 

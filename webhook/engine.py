@@ -34,6 +34,7 @@ class PolicyResult:
     result: str  # allow | deny | warn | audit | patch | error
     messages: tuple[str, ...] = ()
     patch: tuple[PatchOp, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,9 @@ class _Tally:
             result = self._refuse(name, (f"[{name}] would apply {ops}",), ops, mode)
         else:
             result = "warn" if decision.warnings else "allow"
-        self.results.append(PolicyResult(name, result, decision.messages, decision.patch))
+        self.results.append(
+            PolicyResult(name, result, decision.messages, decision.patch, decision.warnings)
+        )
 
     def _refuse(self, name: str, tagged: tuple[str, ...], message: str, mode: Mode) -> str:
         if mode is Mode.ENFORCE:

@@ -12,7 +12,7 @@ A case file (`tests/cases/<policy>/{allow,deny,mutate}/<name>.yaml`):
     expect: {allowed: false, messages: [...], warnings: [...], patch: [...]}
 
 Mutation cases are also re-admitted with their patch applied and must then change nothing.
-Used by the test suite and by `edgeguard test`.
+Used by the test suite and by `edgeguard test`, which shows each result as a `Row`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import yaml
 
 from webhook.config import Config, PolicyConfig
 from webhook.engine import Engine, Outcome
+from webhook.manifests import read_value
 from webhook.policy import Mode, Policy
 from webhook.review import Review
 from webhook.view import MemoryView
@@ -57,6 +58,35 @@ class CaseResult:
     def passed(self) -> bool:
         return not self.problems
 
+    @property
+    def got(self) -> str:
+        """The verdict the engine gave, in the words of the case folders."""
+        if self.outcome is None:
+            return "-"
+        if not self.outcome.allowed:
+            return "deny"
+        return "mutate" if self.outcome.patch else "allow"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the `edgeguard test` table."""
+
+    case: str
+    policy: str
+    expected: str
+    got: str
+    problems: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def row(result: CaseResult) -> Row:
+    case = result.case
+    return Row(case.name, case.policy, case.verdict, result.got, result.problems)
+
 
 def discover(root: Path) -> list[Case]:
     """Every case under root, in a stable order."""
@@ -65,7 +95,7 @@ def discover(root: Path) -> list[Case]:
         verdict = path.parent.name
         if verdict not in VERDICTS:
             continue
-        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        spec = read_value(str(path)) or {}
         policy = str(spec.get("policy") or path.parent.parent.name)
         cases.append(Case(path, policy, verdict, spec))
     return cases

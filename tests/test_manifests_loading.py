@@ -1,0 +1,114 @@
+"""webhook.manifests: documents with file:line, kind: List, stdin, directories, hostile input."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import pytest
+
+from webhook.manifests import Document, Limits, ManifestError, load, parse
+
+POOL = "apiVersion: openvox.voxpupuli.org/v1alpha1\nkind: Pool\nmetadata: {name: p}\n"
+CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}
+
+
+def test_documents_are_located_at_their_first_key() -> None:
+    text = f"# leading comment\n---\n{POOL}---\n---\n# only a comment\n---\n\n{POOL}"
+    assert [(d.path, d.line, d.source) for d in parse(text, "f.yaml")] == [
+        ("f.yaml", 3, "f.yaml:3"),
+        ("f.yaml", 11, "f.yaml:11"),
+    ]
+
+
+def test_a_list_is_unpacked_with_each_item_located() -> None:
+    text = (
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n"
+        "- {apiVersion: v1, kind: Secret}\n"
+    )
+    assert parse(text, "l.yaml") == [
+        Document(CM, "l.yaml", 4),
+        Document({"apiVersion": "v1", "kind": "Secret"}, "l.yaml", 7),
+    ]
+
+
+def test_json_and_anchors_that_stay_small_are_read() -> None:
+    text = '{"apiVersion": "v1",\n "kind": "ConfigMap", "metadata": {"name": "a"}}'
+    assert parse(text, "c.json") == [Document(CM, "c.json", 1)]
+    anchored = "apiVersion: v1\nkind: X\na: &x {b: 1}\nc: *x\n"
+    assert parse(anchored, "a.yaml")[0].obj["c"] == {"b": 1}
+
+
+BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{','.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(9)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (BOMB, "h.yaml:6: more than 500000 nodes once aliases are expanded (an alias bomb?)"),
+        ("[" * 100_000 + "]" * 100_000, "h.yaml:1: nested deeper than 200 levels"),
+        ("- " * 100_000 + "a", "h.yaml:1: nested deeper than 200 levels"),
+        ("a: &a [*a]\n", "h.yaml:1: alias *a refers to itself"),
+        ("a: *nowhere\n", "h.yaml:1: not valid YAML: found undefined alias 'nowhere'"),
+        (
+            "a: b\n c: d\n",
+            "h.yaml:2: not valid YAML: mapping values are not allowed in this context",
+        ),
+        (f"{POOL}---\n- 1\n", "h.yaml:5: expected a Kubernetes object (a mapping), got list"),
+        (
+            "metadata: {name: a}\n",
+            "h.yaml:1: not a Kubernetes object: apiVersion and kind are required",
+        ),
+    ],
+)
+def test_hostile_or_broken_yaml_fails_fast_with_its_location(text: str, message: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises(ManifestError) as raised:
+        parse(text, "h.yaml")
+    assert str(raised.value) == message
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("data", "limits", "message"),
+    [
+        (
+            b"apiVersion: v1\n\x00\x01",
+            Limits(),
+            "x.yaml:2: binary content (a NUL byte), not YAML or JSON",
+        ),
+        (b"a: \xff\xfe\n", Limits(), "x.yaml:1: not UTF-8 text (byte 3)"),
+        (POOL.encode(), Limits(file_bytes=10), "x.yaml: larger than 10 bytes"),
+        (POOL.encode(), Limits(document_bytes=10), "x.yaml:1: document larger than 10 bytes"),
+    ],
+)
+def test_files_are_read_with_caps(
+    tmp_path: Path, data: bytes, limits: Limits, message: str
+) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ManifestError) as raised:
+        load([str(path)], limits=limits)
+    assert str(raised.value) == message.replace("x.yaml", str(path))
+
+
+def test_directories_are_walked_in_order_skipping_hidden_and_other_files(tmp_path: Path) -> None:
+    for name in ("b/two.yml", "a.json", "c/.hidden/x.yaml", "notes.txt", "b/one.yaml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text('{"apiVersion": "v1", "kind": "ConfigMap"}')
+    found = [Path(d.path).relative_to(tmp_path).as_posix() for d in load([str(tmp_path)])]
+    assert found == ["a.json", "b/one.yaml", "b/two.yml"]
+
+
+def test_dash_reads_stdin() -> None:
+    documents = load(["-"], io.BytesIO(POOL.encode()))
+    assert [(d.source, d.obj["kind"]) for d in documents] == [("<stdin>:1", "Pool")]
+
+
+def test_a_missing_path_is_an_input_error() -> None:
+    with pytest.raises(ManifestError, match=r"^nope\.yaml: no such file or directory$"):
+        load(["nope.yaml"])

@@ -1,0 +1,309 @@
+"""`edgeguard review`: exact JSON, SARIF, JUnit, text; exit codes, stdin, UPDATE, hostile YAML."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import ADD_TEAM, NO_FORBIDDEN, WARNS, widget
+from webhook import manifests, reports, reviewing
+from webhook.cli import main
+from webhook.config import Config
+from webhook.engine import Engine
+
+SAMPLES = Path(__file__).parents[2] / "shared" / "data" / "openvox-operator" / "samples"
+ONLY_REQUIRED_FIELDS = """\
+policies:
+  tls-passthrough: {mode: "Off"}
+  unique-hostnames: {mode: "Off"}
+  route-references: {mode: "Off"}
+  sni-san-injection: {mode: "Off"}
+"""
+ROUTE = "  route:\n    enabled: true\n    gatewayRef:\n      name: edge\n"
+MESSAGE = (
+    "spec.route.hostname: hostname is required when route is enabled; set it to the SNI name"
+    " agents connect to, or set spec.route.enabled to false"
+)
+Result = tuple[int, str, str]
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with the sample Pool, its route enabled but without hostname."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yaml").write_text(ONLY_REQUIRED_FIELDS)
+    (tmp_path / "pool.yaml").write_text((SAMPLES / "pool.yaml").read_text() + ROUTE)
+    return tmp_path
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Result:
+    code = main(["review", "--config", "config.yaml", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_for_a_pool_with_route_but_no_hostname(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(capsys, "-o", "json", "pool.yaml")
+    assert code == 1
+    assert json.loads(out) == {
+        "schema": "edgeguard.review/v1",
+        "summary": {"objects": 1, "allowed": 0, "denied": 1, "warned": 0},
+        "objects": [
+            {
+                "file": "pool.yaml",
+                "line": 2,
+                "apiVersion": "openvox.voxpupuli.org/v1alpha1",
+                "kind": "Pool",
+                "namespace": "openvox-system",
+                "name": "puppet",
+                "operation": "CREATE",
+                "allowed": False,
+                "results": [
+                    {
+                        "policy": "route-required-fields",
+                        "mode": "Enforce",
+                        "result": "deny",
+                        "messages": [MESSAGE],
+                        "patch": [],
+                    }
+                ],
+                "warnings": [],
+                "patch": [],
+                "mutatedObject": None,
+            }
+        ],
+    }
+
+
+def test_text_names_file_line_object_and_verdict(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(capsys, "pool.yaml") == (
+        1,
+        "pool.yaml:2: Pool openvox-system/puppet (CREATE)\n"
+        f"  DENY  route-required-fields: {MESSAGE}\n"
+        "1 object: 1 denied, 0 with warnings\n",
+        "",
+    )
+
+
+def _sarif_results(out: str) -> list[dict[str, Any]]:
+    log = json.loads(out)
+    assert (log["$schema"], log["version"]) == (
+        "https://json.schemastore.org/sarif-2.1.0.json",
+        "2.1.0",
+    )
+    driver = log["runs"][0]["tool"]["driver"]
+    assert driver["name"] == "edgeguard"
+    assert driver["rules"][0] == {
+        "id": "route-required-fields",
+        "name": "route-required-fields",
+        "shortDescription": {
+            "text": "An enabled Pool route or OpenBao gateway needs a valid hostname"
+            " and gatewayRef."
+        },
+        "defaultConfiguration": {"level": "error"},
+    }
+    assert [r["defaultConfiguration"]["level"] for r in driver["rules"][1:]] == ["none"] * 4
+    results: list[dict[str, Any]] = log["runs"][0]["results"]
+    return results
+
+
+def test_sarif_has_one_result_per_finding_with_file_and_line(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(capsys, "-o", "sarif", "pool.yaml", str(SAMPLES / "pool.yaml"))
+    assert code == 1
+    assert _sarif_results(out) == [
+        {
+            "ruleId": "route-required-fields",
+            "ruleIndex": 0,
+            "level": "error",
+            "message": {"text": f"Pool openvox-system/puppet: {MESSAGE}"},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": "pool.yaml"},
+                        "region": {"startLine": 2},
+                    }
+                }
+            ],
+        }
+    ]
+
+
+def test_sarif_level_follows_the_mode(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (work / "config.yaml").write_text(
+        ONLY_REQUIRED_FIELDS + "  route-required-fields: {mode: Audit}\n"
+    )
+    code, out, _ = cli(capsys, "-o", "sarif", "pool.yaml")
+    assert code == 0
+    assert [r["level"] for r in json.loads(out)["runs"][0]["results"]] == ["note"]
+
+
+def test_junit_has_one_case_per_object_and_policy(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (work / "ok.yaml").write_text((SAMPLES / "pool.yaml").read_text())
+    code, out, _ = cli(capsys, "-o", "junit", "pool.yaml", "ok.yaml")
+    assert code == 1
+    assert out == (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<testsuites tests="2" failures="1" errors="0" skipped="0" time="0.0">'
+        '<testsuite name="edgeguard review" tests="2" errors="0" failures="1" skipped="0"'
+        ' time="0">'
+        '<testcase name="Pool openvox-system/puppet: route-required-fields"'
+        ' classname="pool.yaml:2">'
+        f'<failure message="{MESSAGE}" type="deny">{MESSAGE}</failure></testcase>'
+        '<testcase name="Pool openvox-system/puppet: route-required-fields"'
+        ' classname="ok.yaml:2" />'
+        "</testsuite></testsuites>\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "flags", "code"),
+    [
+        ("Enforce", (), 1),
+        ("Warn", (), 0),
+        ("Warn", ("--warnings-as-errors",), 1),
+        ("Audit", ("--warnings-as-errors",), 0),
+        ("Off", (), 0),
+    ],
+)
+def test_exit_code_follows_denials_and_warnings(
+    work: Path, capsys: pytest.CaptureFixture[str], mode: str, flags: tuple[str, ...], code: int
+) -> None:
+    (work / "config.yaml").write_text(
+        ONLY_REQUIRED_FIELDS + f'  route-required-fields: {{mode: "{mode}"}}\n'
+    )
+    assert cli(capsys, *flags, "pool.yaml")[0] == code
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (
+            ("broken.yaml",),
+            "broken.yaml:3: not valid YAML: mapping values are not allowed in this context",
+        ),
+        (("nope.yaml",), "nope.yaml: no such file or directory"),
+        (
+            ("--operation", "UPDATE", "pool.yaml"),
+            "--operation UPDATE needs --old PATH with the objects as they are now",
+        ),
+        (
+            ("--operation", "CREATE", "--old", "pool.yaml", "pool.yaml"),
+            "--old is for --operation UPDATE",
+        ),
+        (
+            ("bomb.yaml",),
+            "bomb.yaml:6: more than 500000 nodes once aliases are expanded (an alias bomb?)",
+        ),
+        (("binary.yaml",), "binary.yaml:1: binary content (a NUL byte), not YAML or JSON"),
+    ],
+)
+def test_input_and_usage_errors_exit_2_naming_file_and_line(
+    work: Path, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], error: str
+) -> None:
+    (work / "broken.yaml").write_text("apiVersion: v1\nkind: X\nmetadata: a: b\n")
+    levels = "".join(f"l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    (work / "bomb.yaml").write_text(f"l0: &l0 [{','.join(['x'] * 9)}]\n{levels}")
+    (work / "binary.yaml").write_bytes(b"\x7fELF\x00\x01")
+    started = time.perf_counter()
+    assert cli(capsys, *argv) == (2, "", f"edgeguard: error: {error}\n")
+    assert time.perf_counter() - started < 1.0
+
+
+def test_stdin_and_kind_list(
+    work: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = json.dumps([{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}])
+    listed = f"apiVersion: v1\nkind: List\nitems: {items}\n---\n" + (work / "pool.yaml").read_text()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(listed.encode())))
+    code, out, _ = cli(capsys, "-")
+    assert code == 1
+    assert out.splitlines()[0] == "<stdin>:3: Service s (CREATE)"
+    assert out.splitlines()[2] == "<stdin>:6: Pool openvox-system/puppet (CREATE)"
+
+
+def test_update_matches_old_objects_by_kind_namespace_and_name(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (work / "old.yaml").write_text((work / "pool.yaml").read_text() + "    hostname: a.example\n")
+    (work / "new.yaml").write_text(
+        (work / "pool.yaml").read_text()
+        + "---\n"
+        + (work / "pool.yaml").read_text().replace("name: puppet", "name: fresh")
+    )
+    code, out, _ = cli(capsys, "-o", "json", "--old", "old.yaml", "new.yaml")
+    assert code == 1
+    assert [(o["name"], o["operation"]) for o in json.loads(out)["objects"]] == [
+        ("puppet", "UPDATE"),
+        ("fresh", "CREATE"),
+    ]
+
+
+def test_a_hostname_claimed_in_two_files_is_denied_in_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    route = (
+        "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TLSRoute\n"
+        "metadata: {name: NAME, namespace: NAME}\nspec:\n"
+        "  parentRefs: [{name: edge, namespace: gw}]\n  hostnames: [bao.example.com]\n"
+        "  rules: [{backendRefs: [{name: bao, port: 8200}]}]\n"
+    )
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.yaml").write_text(route.replace("NAME", name))
+    assert main(["review", "-o", "json", str(tmp_path)]) == 1
+    found = json.loads(capsys.readouterr().out)["objects"]
+    assert [
+        (o["name"], r["result"])
+        for o in found
+        for r in o["results"]
+        if r["policy"] == "unique-hostnames"
+    ] == [("a", "deny"), ("b", "deny")]
+
+
+def test_show_mutations_prints_each_patch_and_the_result_as_yaml() -> None:
+    engine = Engine(
+        [NO_FORBIDDEN, WARNS, ADD_TEAM], Config.defaults([NO_FORBIDDEN, WARNS, ADD_TEAM])
+    )
+    documents = manifests.parse(json.dumps(widget("w1", {"warn": "1"})), "w.json")
+    run = reviewing.review(engine, documents)
+    assert reports.text(run, show_mutations=True) == (
+        "w.json:1: Widget default/w1 (CREATE)\n"
+        "  PASS  no-forbidden-label\n"
+        "  WARN  size-warning: size is 1\n"
+        "  PATCH add-team\n"
+        "  patch from add-team:\n"
+        "    - op: add\n"
+        "      path: /metadata/labels/team\n"
+        "      value: edge\n"
+        "  resulting object:\n"
+        "    apiVersion: example.com/v1\n"
+        "    kind: Widget\n"
+        "    metadata:\n"
+        "      name: w1\n"
+        "      namespace: default\n"
+        "      labels:\n"
+        "        warn: '1'\n"
+        "        team: edge\n"
+        "    spec:\n"
+        "      size: 1\n"
+        "1 object: 0 denied, 1 with warnings\n"
+    )
+    assert run.exit_code() == 0
+    assert run.exit_code(warnings_as_errors=True) == 1
+    assert (
+        reports.text(run, colour=True).splitlines()[2]
+        == "  \x1b[33mWARN \x1b[0m size-warning: size is 1"
+    )

@@ -1,0 +1,132 @@
+"""`edgeguard review`: the engine run over manifests, as the API server would admit them.
+
+The given objects (plus any cluster state) form the cluster view, so conflicts between files
+are found. Each object is mutated, then validated as mutated, like admission does. It decides
+nothing itself and writes no output: reports turn a `Run` into text, JSON, SARIF or JUnit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from webhook.decision import PatchOp
+from webhook.engine import Engine, Outcome
+from webhook.manifests import Document
+from webhook.refs import ObjectKey, key_of
+from webhook.review import Review
+from webhook.view import MemoryView
+
+JSONObject = Mapping[str, Any]
+FAILED = frozenset({"deny", "error"})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One policy's verdict on one object; `messages` include its warnings, untagged."""
+
+    policy: str
+    mode: str
+    result: str  # allow | deny | warn | audit | patch | error
+    messages: tuple[str, ...] = ()
+    patch: tuple[PatchOp, ...] = ()
+
+
+@dataclass(frozen=True)
+class ObjectReport:
+    document: Document
+    review: Review
+    verdicts: tuple[Verdict, ...]
+    allowed: bool
+    warnings: tuple[str, ...] = ()
+    patch: tuple[PatchOp, ...] = ()
+    mutated: JSONObject | None = None  # the object after enforced patches, when patched
+
+    @property
+    def warned(self) -> bool:
+        return bool(self.warnings)
+
+    @property
+    def title(self) -> str:
+        """`Kind namespace/name`, or `Kind name` for a cluster-scoped object."""
+        where = f"{self.review.namespace}/{self.review.name}" if self.review.namespace else ""
+        return f"{self.review.kind.kind} {where or self.review.name}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A policy as reports list it (SARIF rules)."""
+
+    name: str
+    description: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class Run:
+    objects: tuple[ObjectReport, ...]
+    rules: tuple[Rule, ...]
+
+    @property
+    def denied(self) -> int:
+        return sum(not o.allowed for o in self.objects)
+
+    @property
+    def warned(self) -> int:
+        return sum(o.warned for o in self.objects)
+
+    def exit_code(self, warnings_as_errors: bool = False) -> int:
+        failed = self.denied or (warnings_as_errors and self.warned)
+        return 1 if failed else 0
+
+
+def identity(obj: JSONObject) -> ObjectKey | None:
+    """How an old object is matched to a new one: group, kind, namespace and name."""
+    return key_of(obj)
+
+
+def review(
+    engine: Engine,
+    documents: Sequence[Document],
+    cluster: Iterable[Document] = (),
+    old: Iterable[Document] = (),
+    operation: str = "CREATE",
+) -> Run:
+    """Admit every document. For UPDATE, an object with no old version is a CREATE."""
+    view = MemoryView([*(d.obj for d in cluster), *(d.obj for d in documents)])
+    olds = {identity(d.obj): d.obj for d in old} if operation == "UPDATE" else {}
+    olds.pop(None, None)
+    reports = tuple(_admit(engine, view, doc, olds.get(identity(doc.obj))) for doc in documents)
+    rules = tuple(
+        Rule(p.name, p.description, engine.config.for_policy(p).mode.value) for p in engine.policies
+    )
+    return Run(reports, rules)
+
+
+def _admit(engine: Engine, view: MemoryView, doc: Document, old: JSONObject | None) -> ObjectReport:
+    operation = "CREATE" if old is None else "UPDATE"
+    request = Review.from_manifest(doc.obj, operation, old, doc.source)
+    mutated = engine.mutate(request, view)
+    checked = dataclasses.replace(request, object=mutated.object) if mutated.patch else request
+    validated = engine.validate(checked, view)
+    verdicts = (*_verdicts(engine, validated), *_verdicts(engine, mutated))
+    return ObjectReport(
+        document=doc,
+        review=request,
+        verdicts=verdicts,
+        allowed=mutated.allowed and validated.allowed,
+        warnings=mutated.warnings + validated.warnings,
+        patch=mutated.patch,
+        mutated=mutated.object if mutated.patch else None,
+    )
+
+
+def _verdicts(engine: Engine, outcome: Outcome) -> Iterable[Verdict]:
+    modes = {p.name: engine.config.for_policy(p).mode.value for p in engine.policies}
+    for result in outcome.results:
+        messages = list(result.messages)
+        messages += [w for w in result.warnings if w not in messages]
+        mode = modes[result.policy]
+        yield Verdict(result.policy, mode, result.result, tuple(messages), result.patch)
