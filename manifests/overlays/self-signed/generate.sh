@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Fills this overlay: writes certs/ (ca.crt, ca.key, tls.crt, tls.key for the Service
+# edgeguard.edgeguard.svc) with `edgeguard certs generate`, and cabundle.yaml, the patch that
+# puts the CA into both webhook configurations. Run it again to renew: the previous CA stays in
+# the bundle, so the API server trusts both the old and the new serving certificate while the
+# pods pick up the new one.
+#   EDGEGUARD   the command to run (default: edgeguard), e.g. "python -m webhook.cli"
+#   extra arguments are passed to `edgeguard certs generate` (e.g. --days 90)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+read -r -a edgeguard <<<"${EDGEGUARD:-edgeguard}"
+
+previous=""
+if [[ -f "$here/certs/ca.crt" ]]; then
+  previous="$(cat "$here/certs/ca.crt")"
+fi
+
+"${edgeguard[@]}" certs generate --service edgeguard --namespace edgeguard --out "$here/certs" "$@"
+
+bundle="$(
+  {
+    cat "$here/certs/ca.crt"
+    if [[ -n "$previous" && "$previous" != "$(cat "$here/certs/ca.crt")" ]]; then
+      printf '%s\n' "$previous"
+    fi
+  } | base64 | tr -d '\n'
+)"
+
+cat >"$here/cabundle.yaml" <<YAML
+# Written by generate.sh: the CA bundle for both webhook configurations.
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: edgeguard
+webhooks:
+  - name: validate.edgeguard.io
+    clientConfig:
+      caBundle: $bundle
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: edgeguard
+webhooks:
+  - name: mutate.edgeguard.io
+    clientConfig:
+      caBundle: $bundle
+YAML
+echo "wrote $here/cabundle.yaml; apply with: kubectl apply --server-side -k $here"

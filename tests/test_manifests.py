@@ -1,0 +1,620 @@
+"""The deployment manifests: they parse, build, validate against their schemas, follow the
+policies (webhook rules) and KINDS (RBAC), and keep to webhook good practice.
+
+Each kustomization is built by a small Python stand-in for kustomize (resources, patches,
+secretGenerator: what manifests/ uses, nothing more) and, when kubectl is on PATH, also by
+`kubectl kustomize`, whose output must then be the same.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+import policies
+from webhook.config import parse
+from webhook.kinds import KINDS
+from webhook.webhookconfig import admission_rules, cluster_role_rules, to_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFESTS = ROOT / "manifests"
+CRDS = ROOT.parent / "shared" / "data"
+BUILDS = ("base", "overlays/cert-manager", "overlays/self-signed")
+NAMESPACE = "edgeguard"
+SECRET = "edgeguard-tls"
+SERVICE_DNS = f"edgeguard.{NAMESPACE}.svc"
+# The oldest Kubernetes we support and the newest schemas the package ships.
+K8S_VERSIONS = ("1.29", kubernetes_validate.latest_version())
+WEBHOOK_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+# Never intercept what the API server or the control plane needs to stay healthy.
+# https://kubernetes.io/docs/concepts/cluster-administration/admission-webhooks-good-practices/
+CRITICAL_RESOURCES = frozenset(
+    {
+        "tokenreviews",
+        "subjectaccessreviews",
+        "selfsubjectaccessreviews",
+        "localsubjectaccessreviews",
+        "leases",
+        "events",
+    }
+)
+CRITICAL_GROUPS = frozenset(
+    {"authentication.k8s.io", "authorization.k8s.io", "coordination.k8s.io", "events.k8s.io"}
+)
+KUSTOMIZE_KEYS = frozenset(
+    {"apiVersion", "kind", "resources", "patches", "secretGenerator", "generatorOptions"}
+)
+
+Obj = dict[str, Any]
+
+
+# --- building ---------------------------------------------------------------------------------
+
+
+def documents(path: Path) -> list[Obj]:
+    with path.open(encoding="utf-8") as f:
+        return [doc for doc in yaml.safe_load_all(f) if doc is not None]
+
+
+def kustomize(directory: Path) -> list[Obj]:
+    """Build a kustomization the way kustomize does, for the features manifests/ uses."""
+    spec = documents(directory / "kustomization.yaml")[0]
+    unknown = set(spec) - KUSTOMIZE_KEYS
+    assert not unknown, f"{directory}: the Python kustomize stand-in does not handle {unknown}"
+    objects: list[Obj] = []
+    for entry in spec.get("resources", []):
+        target = directory / entry
+        objects += kustomize(target) if target.is_dir() else documents(target)
+    options = spec.get("generatorOptions", {})
+    objects += [secret(directory, args, options) for args in spec.get("secretGenerator", [])]
+    for entry in spec.get("patches", []):
+        assert set(entry) == {"path"}, f"{directory}: only `patches: - path:` is handled"
+        for patch in documents(directory / entry["path"]):
+            targets = [i for i, obj in enumerate(objects) if key(obj) == key(patch)]
+            assert len(targets) == 1, f"{directory}: patch {key(patch)} matches {len(targets)}"
+            objects[targets[0]] = merge(objects[targets[0]], patch)
+    return objects
+
+
+def secret(directory: Path, args: Mapping[str, Any], options: Mapping[str, Any]) -> Obj:
+    assert options.get("disableNameSuffixHash") is True, "name hashes are not reproduced"
+    data = {}
+    for item in args["files"]:
+        name, _, path = item.rpartition("=")
+        content = (directory / path).read_bytes()
+        data[name or Path(path).name] = base64.b64encode(content).decode("ascii")
+    metadata = {"name": args["name"]} | (
+        {"namespace": args["namespace"]} if "namespace" in args else {}
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata,
+        "type": args.get("type", "Opaque"),
+        "data": data,
+    }
+
+
+def merge(base: Any, patch: Any) -> Any:
+    """A strategic merge patch, for lists whose merge key is `name` (webhooks, containers)."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        out = dict(base)
+        for k, v in patch.items():
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = merge(base[k], v) if k in base else v
+        return out
+    if isinstance(base, list) and isinstance(patch, list) and named(base) and named(patch):
+        merged = {item["name"]: item for item in base}
+        for item in patch:
+            merged[item["name"]] = merge(merged.get(item["name"], {}), item)
+        return list(merged.values())
+    return patch
+
+
+def named(items: Sequence[Any]) -> bool:
+    return all(isinstance(item, dict) and "name" in item for item in items)
+
+
+def key(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    meta = obj.get("metadata", {})
+    return (obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"])
+
+
+def by_key(objects: Sequence[Obj]) -> dict[tuple[str, str, str, str], Obj]:
+    """Objects by identity, Secret data decoded: kustomize wraps base64 at 70 columns."""
+    keyed = {key(obj): decoded(obj) for obj in objects}
+    assert len(keyed) == len(objects), "two objects share apiVersion, kind, namespace and name"
+    return keyed
+
+
+def decoded(obj: Obj) -> Obj:
+    if obj["kind"] != "Secret":
+        return obj
+    return obj | {"data": {k: base64.b64decode(v) for k, v in obj.get("data", {}).items()}}
+
+
+def kubectl_kustomize(directory: Path) -> list[Obj] | None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return None
+    done = subprocess.run(
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc is not None]
+
+
+def generate(overlay: Path) -> None:
+    """Run the self-signed overlay's one documented command, with this interpreter's edgeguard."""
+    env = dict(os.environ, EDGEGUARD=f"{sys.executable} -m webhook.cli")
+    subprocess.run(
+        ["bash", str(overlay / "generate.sh"), "--days", "30"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of manifests/ with the self-signed overlay filled in by generate.sh."""
+    copy = tmp_path_factory.mktemp("manifests") / "manifests"
+    shutil.copytree(MANIFESTS, copy, ignore=shutil.ignore_patterns("certs", "cabundle.yaml"))
+    generate(copy / "overlays" / "self-signed")
+    return copy
+
+
+@pytest.fixture(scope="module")
+def built(tree: Path) -> dict[str, list[Obj]]:
+    """Every build, by kubectl when present (checked equal to the stand-in), else the stand-in."""
+    return {name: kubectl_kustomize(tree / name) or kustomize(tree / name) for name in BUILDS}
+
+
+def one(objects: Sequence[Obj], kind: str, name: str | None = None) -> Obj:
+    found = [o for o in objects if o["kind"] == kind and name in (None, o["metadata"]["name"])]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def deployment(objects: Sequence[Obj]) -> Obj:
+    return one(objects, "Deployment")
+
+
+def container(objects: Sequence[Obj]) -> Obj:
+    containers: list[Obj] = deployment(objects)["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+# --- parsing and building ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", sorted(MANIFESTS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(MANIFESTS))
+)
+def test_every_manifest_parses(path: Path) -> None:
+    docs = documents(path)
+    assert docs
+    assert all(isinstance(d, dict) and d.get("apiVersion") and d.get("kind") for d in docs)
+
+
+@pytest.mark.parametrize("name", BUILDS)
+def test_kustomize_builds_and_kubectl_agrees(tree: Path, name: str) -> None:
+    ours = by_key(kustomize(tree / name))
+    assert len(ours) >= 10
+    theirs = kubectl_kustomize(tree / name)
+    if theirs is not None:
+        assert by_key(theirs) == ours
+
+
+def test_the_self_signed_overlay_is_not_committed_filled() -> None:
+    ignored = (MANIFESTS / "overlays" / "self-signed" / ".gitignore").read_text().split()
+    assert {"/certs/", "/cabundle.yaml"} <= set(ignored)
+
+
+# --- schemas ----------------------------------------------------------------------------------
+
+
+@cache
+def crd_schemas() -> dict[tuple[str, str], Obj]:
+    """openAPIV3Schema by (apiVersion, kind), from every CRD in ../shared/data."""
+    schemas: dict[tuple[str, str], Obj] = {}
+    for path in sorted(CRDS.rglob("*.yaml")):
+        for doc in documents(path):
+            if doc.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = doc["spec"]
+            for version in spec["versions"]:
+                api = f"{spec['group']}/{version['name']}"
+                schemas[(api, spec["names"]["kind"])] = strict(version["schema"]["openAPIV3Schema"])
+    schemas[("cert-manager.io/v1", "Issuer")] = strict(ISSUER_SCHEMA)
+    return schemas
+
+
+# cert-manager's Issuer CRD is not in ../shared/data: this is its v1 schema for the two issuer
+# types the overlay uses (selfSigned, ca), written from cert-manager's API reference.
+ISSUER_SCHEMA: Obj = {
+    "type": "object",
+    "required": ["spec"],
+    "properties": {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": {
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": 1,
+            "properties": {
+                "selfSigned": {
+                    "type": "object",
+                    "properties": {"crlDistributionPoints": {"type": "array"}},
+                },
+                "ca": {
+                    "type": "object",
+                    "required": ["secretName"],
+                    "properties": {
+                        "secretName": {"type": "string"},
+                        "crlDistributionPoints": {"type": "array"},
+                        "issuingCertificateURLs": {"type": "array"},
+                        "ocspServers": {"type": "array"},
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def strict(schema: Any) -> Any:
+    """Refuse unknown fields, as `kubectl apply` does (field validation Strict, the default)."""
+    if isinstance(schema, list):
+        return [strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: strict(v) for k, v in schema.items()}
+    closed = "properties" in out and "additionalProperties" not in out
+    if closed and not out.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    return out
+
+
+@pytest.mark.parametrize("name", BUILDS)
+def test_every_built_object_validates_against_its_schema(
+    built: dict[str, list[Obj]], name: str
+) -> None:
+    for obj in built[name]:
+        validate(obj)
+
+
+def validate(obj: Obj) -> None:
+    custom = crd_schemas().get((obj["apiVersion"], obj["kind"]))
+    if custom is not None:
+        jsonschema.Draft7Validator(custom).validate(obj)
+        return
+    for version in K8S_VERSIONS:
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [("Deployment", ("spec", "replica")), ("Certificate", ("spec", "dnsName"))],
+)
+def test_the_schemas_refuse_an_unknown_field(
+    built: dict[str, list[Obj]], kind: str, path: tuple[str, str]
+) -> None:
+    obj = one(built["overlays/cert-manager"], kind, "edgeguard")
+    broken = merge(obj, {path[0]: {path[1]: 1}})
+    with pytest.raises(jsonschema.ValidationError):
+        validate(broken)
+
+
+# --- webhook rules and good practice -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "mutating"), [(WEBHOOK_KINDS[0], False), (WEBHOOK_KINDS[1], True)]
+)
+def test_webhook_rules_are_the_ones_derived_from_the_policies(
+    built: dict[str, list[Obj]], kind: str, mutating: bool
+) -> None:
+    (hook,) = one(built["base"], kind)["webhooks"]
+    expected = admission_rules(policies.builtin(), mutating=mutating)
+    assert hook["rules"] == expected, (
+        f"{kind} rules drifted from the policies; put these in manifests/base:\n"
+        + to_yaml(expected)
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "mutating"), [(WEBHOOK_KINDS[0], False), (WEBHOOK_KINDS[1], True)]
+)
+def test_webhook_rules_cover_each_declared_kind_and_nothing_else(
+    built: dict[str, list[Obj]], kind: str, mutating: bool
+) -> None:
+    (hook,) = one(built["base"], kind)["webhooks"]
+    declared = {
+        gk for policy in policies.builtin() if policy.mutating == mutating for gk in policy.kinds
+    }
+    wanted = {(gk.group, KINDS[gk].resource) for gk in declared}
+    matched = {
+        (g, r) for rule in hook["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+    }
+    assert matched == wanted
+    served = {(gk.group, KINDS[gk].resource): set(KINDS[gk].versions) for gk in declared}
+    for rule in hook["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                assert set(rule["apiVersions"]) <= served[(group, resource)]
+
+
+def webhooks(objects: Sequence[Obj]) -> Iterator[tuple[str, Obj]]:
+    for kind in WEBHOOK_KINDS:
+        for hook in one(objects, kind)["webhooks"]:
+            yield kind, hook
+
+
+@pytest.mark.parametrize("name", BUILDS)
+def test_webhooks_follow_good_practice(built: dict[str, list[Obj]], name: str) -> None:
+    objects = built[name]
+    service = one(objects, "Service")
+    for kind, hook in webhooks(objects):
+        mutating = kind == "MutatingWebhookConfiguration"
+        assert hook["admissionReviewVersions"] == ["v1"]
+        assert hook["sideEffects"] == "None"
+        assert hook["timeoutSeconds"] <= 5
+        assert hook["matchPolicy"] == "Equivalent"
+        assert hook["failurePolicy"] == ("Ignore" if mutating else "Fail")
+        assert hook.get("reinvocationPolicy") == ("IfNeeded" if mutating else None)
+        assert hook["clientConfig"]["service"] == {
+            "name": service["metadata"]["name"],
+            "namespace": service["metadata"]["namespace"],
+            "path": "/mutate" if mutating else "/validate",
+            "port": service["spec"]["ports"][0]["port"],
+        }
+        for rule in hook["rules"]:
+            fields = [*rule["apiGroups"], *rule["apiVersions"], *rule["operations"]]
+            assert "*" not in fields + rule["resources"]
+            assert not CRITICAL_RESOURCES & {r.split("/")[0] for r in rule["resources"]}
+            assert not CRITICAL_GROUPS & set(rule["apiGroups"])
+            allowed = {"CREATE", "UPDATE"} if mutating else {"CREATE", "UPDATE", "DELETE"}
+            assert set(rule["operations"]) <= allowed
+
+
+@pytest.mark.parametrize(
+    ("labels", "reviewed"),
+    [
+        ({"kubernetes.io/metadata.name": "kube-system"}, False),
+        ({"kubernetes.io/metadata.name": NAMESPACE}, False),
+        ({"kubernetes.io/metadata.name": "shop", "edgeguard.io/ignore": "true"}, False),
+        ({"kubernetes.io/metadata.name": "shop", "edgeguard.io/ignore": "false"}, True),
+        ({"kubernetes.io/metadata.name": "shop"}, True),
+        ({"kubernetes.io/metadata.name": "default"}, True),
+    ],
+)
+def test_namespace_selector(
+    built: dict[str, list[Obj]], labels: dict[str, str], reviewed: bool
+) -> None:
+    for _, hook in webhooks(built["base"]):
+        assert selects(hook["namespaceSelector"], labels) is reviewed
+
+
+def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """A label selector's meaning, as the API server evaluates it."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        value, values = labels.get(expr["key"]), expr.get("values", [])
+        ok = {
+            "In": value in values,
+            "NotIn": value not in values,
+            "Exists": value is not None,
+            "DoesNotExist": value is None,
+        }[expr["operator"]]
+        if not ok:
+            return False
+    return True
+
+
+# --- RBAC ---------------------------------------------------------------------------------------
+
+
+def test_cluster_role_is_the_one_derived_from_kinds(built: dict[str, list[Obj]]) -> None:
+    rules = one(built["base"], "ClusterRole")["rules"]
+    assert rules == cluster_role_rules(), to_yaml(cluster_role_rules())
+
+
+def test_rbac_reads_every_watched_kind_and_writes_nothing(built: dict[str, list[Obj]]) -> None:
+    objects = built["base"]
+    assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")]
+    rules = one(objects, "ClusterRole")["rules"]
+    granted = {(g, r) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]}
+    assert granted == {(info.group_kind.group, info.resource) for info in KINDS.values()}
+    assert all(rule["verbs"] == ["get", "list", "watch"] for rule in rules)
+    assert all(set(rule) == {"apiGroups", "resources", "verbs"} for rule in rules)
+    binding = one(objects, "ClusterRoleBinding")
+    account = one(objects, "ServiceAccount")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": one(objects, "ClusterRole")["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "edgeguard", "namespace": NAMESPACE}
+    ]
+    assert (account["metadata"]["name"], account["metadata"]["namespace"]) == (
+        "edgeguard",
+        NAMESPACE,
+    )
+    pod = deployment(objects)["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+
+
+# --- the Deployment and its neighbours --------------------------------------------------------
+
+
+def test_deployment_security_settings(built: dict[str, list[Obj]]) -> None:
+    pod = deployment(built["base"])["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    ctx = container(built["base"])["securityContext"]
+    assert ctx["readOnlyRootFilesystem"] is True
+    assert ctx["allowPrivilegeEscalation"] is False
+    assert ctx["capabilities"] == {"drop": ["ALL"]}
+    assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_deployment_availability(built: dict[str, list[Obj]]) -> None:
+    objects = built["base"]
+    spec = deployment(objects)["spec"]
+    pod_labels = spec["template"]["metadata"]["labels"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    (spread,) = spec["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert selects(spread["labelSelector"], pod_labels)
+    pdb = one(objects, "PodDisruptionBudget")["spec"]
+    assert pdb["minAvailable"] == 1
+    assert selects(pdb["selector"], pod_labels)
+    service = one(objects, "Service")["spec"]
+    assert service["ports"] == [
+        {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}
+    ]
+    assert all(pod_labels.get(k) == v for k, v in service["selector"].items())
+
+
+def test_container_probes_ports_resources_and_args(built: dict[str, list[Obj]]) -> None:
+    c = container(built["base"])
+    assert c["ports"] == [{"name": "https", "containerPort": 8443, "protocol": "TCP"}]
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        assert c[probe]["httpGet"] == {"path": path, "port": "https", "scheme": "HTTPS"}
+    for need in ("requests", "limits"):
+        assert set(c["resources"][need]) == {"cpu", "memory"}
+    assert c["args"] == [
+        "--tls-cert", "/certs/tls.crt", "--tls-key", "/certs/tls.key",
+        "--config", "/config/edgeguard.yaml",
+    ]  # fmt: skip
+
+
+def test_certificate_and_configuration_are_mounted(built: dict[str, list[Obj]]) -> None:
+    objects = built["base"]
+    pod = deployment(objects)["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in container(objects)["volumeMounts"]}
+    assert mounts["/certs"]["secret"]["secretName"] == SECRET
+    config = one(objects, "ConfigMap")
+    assert mounts["/config"]["configMap"]["name"] == config["metadata"]["name"]
+    assert "edgeguard.yaml" in config["data"]
+
+
+def test_the_configmap_configuration_loads(built: dict[str, list[Obj]]) -> None:
+    text = one(built["base"], "ConfigMap")["data"]["edgeguard.yaml"]
+    shipped = policies.builtin()
+    config = parse(text, "manifests/base/configmap.yaml", shipped)
+    listed = yaml.safe_load(text)["policies"]
+    assert set(listed) == {p.name for p in shipped}, "list every shipped policy with its mode"
+    assert set(config.policies) == {p.name for p in shipped}
+
+
+def test_everything_namespaced_is_in_edgeguard(built: dict[str, list[Obj]]) -> None:
+    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding", *WEBHOOK_KINDS}
+    for name in BUILDS:
+        for obj in built[name]:
+            expected = None if obj["kind"] in cluster_scoped else NAMESPACE
+            assert obj["metadata"].get("namespace") == expected, key(obj)
+
+
+# --- overlays ---------------------------------------------------------------------------------
+
+
+def test_cert_manager_overlay_issues_and_injects_the_serving_certificate(
+    built: dict[str, list[Obj]],
+) -> None:
+    objects = built["overlays/cert-manager"]
+    serving = [
+        o for o in objects if o["kind"] == "Certificate" and o["spec"]["secretName"] == SECRET
+    ]
+    (certificate,) = serving
+    assert SERVICE_DNS in certificate["spec"]["dnsNames"]
+    issuers = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Issuer"}
+    issuer = issuers[certificate["spec"]["issuerRef"]["name"]]
+    ca = one(objects, "Certificate", issuer["spec"]["ca"]["secretName"])
+    assert ca["spec"]["isCA"] is True
+    assert issuers[ca["spec"]["issuerRef"]["name"]]["spec"] == {"selfSigned": {}}
+    source = f"{certificate['metadata']['namespace']}/{certificate['metadata']['name']}"
+    for kind in WEBHOOK_KINDS:
+        annotations = one(objects, kind)["metadata"]["annotations"]
+        assert annotations["cert-manager.io/inject-ca-from"] == source
+
+
+def test_self_signed_overlay_serves_a_certificate_its_ca_bundle_trusts(
+    built: dict[str, list[Obj]],
+) -> None:
+    objects = built["overlays/self-signed"]
+    data = one(objects, "Secret", SECRET)["data"]
+    assert one(objects, "Secret", SECRET)["type"] == "kubernetes.io/tls"
+    serving = x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
+    assert b"PRIVATE KEY" in base64.b64decode(data["tls.key"])
+    names = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert SERVICE_DNS in names.get_values_for_type(x509.DNSName)
+    for _, hook in webhooks(objects):
+        (ca,) = bundle(hook)
+        serving.verify_directly_issued_by(ca)
+
+
+def bundle(hook: Mapping[str, Any]) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(base64.b64decode(hook["clientConfig"]["caBundle"]))
+
+
+def test_generate_again_keeps_the_previous_ca_in_the_bundle(tmp_path: Path) -> None:
+    shutil.copytree(MANIFESTS, tmp_path / "manifests", ignore=shutil.ignore_patterns("certs"))
+    overlay = tmp_path / "manifests" / "overlays" / "self-signed"
+    generate(overlay)
+    first = (overlay / "certs" / "ca.crt").read_bytes()
+    generate(overlay)
+    second = (overlay / "certs" / "ca.crt").read_bytes()
+    for _, hook in webhooks(kustomize(overlay)):
+        pems = [c.public_bytes(Encoding.PEM) for c in bundle(hook)]
+        assert pems == [second, first]
+
+
+# --- the image ---------------------------------------------------------------------------------
+
+
+def test_dockerfile_runs_edgeguard_serve_as_non_root_from_slim_python() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    bases = re.findall(r"^FROM\s+(\S+)", text, flags=re.M)
+    assert bases and all(b == "python:3.11-slim" for b in bases)
+    users = re.findall(r"^USER\s+(\S+)", text, flags=re.M)
+    assert users == ["65532:65532"]
+    assert text.rstrip().splitlines()[-1] == 'ENTRYPOINT ["edgeguard", "serve"]'
+    assert "[test]" not in text
+
+
+def test_dockerignore_keeps_only_the_package_sources() -> None:
+    lines = [
+        line
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines[0] == "*"
+    included = {line[1:] for line in lines if line.startswith("!")}
+    assert included == {"pyproject.toml", "README.md", "webhook", "policies"}
