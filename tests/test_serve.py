@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -10,15 +11,21 @@ import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import ClientSession, TCPConnector
+from pytest_aiohttp.plugin import AiohttpServer
 
-from tests.support import TEST_POLICIES, admission_review, widget
+import policies
+from tests.fake_apiserver import FakeApiServer
+from tests.support import TEST_POLICIES, admission_review, make_tls, widget
+from tests.test_kubeclient import kubeconfig
 from webhook.cli import main
 from webhook.config import Config
 from webhook.engine import Engine
 from webhook.serve import ServeSettings, ensure_dev_certificates, serve
+from webhook.view import MemoryView
 
 
 def free_port() -> int:
@@ -73,7 +80,7 @@ async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
     chosen = settings(tmp_path)
     ensure_dev_certificates(chosen)
     engine = Engine(TEST_POLICIES, Config.defaults(TEST_POLICIES))
-    server = asyncio.create_task(serve(chosen, engine))
+    server = asyncio.create_task(serve(chosen, engine, MemoryView()))
     async for _ in _started(chosen):
         pass
     context = ssl.create_default_context(cafile=str(tmp_path / "certs" / "ca.crt"))
@@ -128,3 +135,53 @@ def test_certs_generate_prints_the_ca_bundle(
     assert printed[0] == f"wrote {out / 'ca.crt'}, {out / 'tls.crt'}, {out / 'tls.key'}"
     bundle = printed[1].removeprefix("caBundle: ")
     assert base64.b64decode(bundle) == (out / "ca.crt").read_bytes()
+
+
+def _pool(name: str, hostname: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "openvox.voxpupuli.org/v1alpha1",
+        "kind": "Pool",
+        "metadata": {"name": name, "namespace": "puppet"},
+        "spec": {
+            "route": {"enabled": True, "hostname": hostname, "gatewayRef": {"name": "edge"}}
+        },
+    }
+
+
+async def test_serve_keeps_a_live_view_of_the_cluster(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    tls = make_tls()
+    fake = FakeApiServer()
+    fake.install_all()
+    fake.create(_pool("puppet", "puppet.example.com"))
+    api = await aiohttp_server(fake.app(), ssl=tls.server_context)
+    config = kubeconfig(tmp_path, f"https://127.0.0.1:{api.port}", tls, {"token": "t"})
+    chosen = dataclasses.replace(settings(tmp_path), kubeconfig=config)
+    ensure_dev_certificates(chosen)
+    shipped = policies.builtin()
+    server = asyncio.create_task(serve(chosen, Engine(shipped, Config.defaults(shipped))))
+    async for _ in _started(chosen):
+        pass
+    context = ssl.create_default_context(cafile=str(tmp_path / "certs" / "ca.crt"))
+    base = f"https://localhost:{chosen.port}"
+    async with ClientSession(connector=TCPConnector(ssl=context)) as client:
+        for _ in range(150):
+            async with client.get(base + "/readyz") as resp:
+                if resp.status == 200:
+                    break
+            await asyncio.sleep(0.02)
+        assert resp.status == 200
+        review = admission_review(_pool("second", "puppet.example.com"))
+        async with client.post(base + "/validate", json=review) as resp:
+            answer = (await resp.json())["response"]
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(server, 5)
+    fake.close()
+    assert answer["allowed"] is False
+    assert answer["status"]["message"] == (
+        "[unique-hostnames] spec.route.hostname: hostname puppet.example.com is already claimed "
+        "by Pool puppet/puppet in the same namespace; the OpenVox operator stalls both Pools "
+        "when two of them share a hostname. Choose another hostname, or disable the route of "
+        "Pool puppet/puppet first"
+    )

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import policies
-from webhook import certs, logs, manifests, reports, reviewing, testrun
+from webhook import certs, kubeclient, logs, manifests, reports, reviewing, testrun
 from webhook.config import ConfigError, load
 from webhook.engine import Engine
 from webhook.manifests import ManifestError
@@ -66,6 +66,13 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=float,
         default=float(_env("GRACE", "25") or 25),
         help="seconds to let in-flight requests finish on SIGTERM",
+    )
+    p.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=_path(_env("KUBECONFIG")),
+        help="kubeconfig for the live cluster view (default: $KUBECONFIG, the pod's service "
+        "account, then ~/.kube/config; none of them: an empty view)",
     )
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
 
@@ -145,9 +152,15 @@ def _run_serve(args: argparse.Namespace) -> int:
         max_body=args.max_body,
         extra_sans=tuple(args.san),
         grace_seconds=args.grace,
+        kubeconfig=args.kubeconfig,
+        environ={k: ENV[k] for k in kubeclient.ENVIRONMENT if k in ENV},
     )
     ensure_dev_certificates(settings)
-    asyncio.run(serve(settings, Engine(shipped, config)))
+    try:
+        asyncio.run(serve(settings, Engine(shipped, config)))
+    except kubeclient.ClusterConfigError as exc:
+        print(f"edgeguard: cluster configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

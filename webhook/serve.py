@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
 
-from webhook import certs
+from webhook import certs, kubeclient
 from webhook.certwatch import CertWatcher
+from webhook.cluster import ClusterWatch, ViewMetrics, WatchSettings
 from webhook.engine import Engine
+from webhook.reservations import ReservingView
 from webhook.server import DEFAULT_MAX_BODY, ServerState, make_app
 from webhook.view import ClusterView, MemoryView
 
@@ -34,6 +37,8 @@ class ServeSettings:
     extra_sans: tuple[str, ...] = ()
     grace_seconds: float = 25.0
     cert_poll_seconds: float = 2.0
+    kubeconfig: Path | None = None
+    environ: Mapping[str, str] = field(default_factory=dict)
 
 
 def ensure_dev_certificates(settings: ServeSettings) -> None:
@@ -62,8 +67,24 @@ async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | Non
     watcher = CertWatcher(
         settings.tls_cert, settings.tls_key, settings.client_ca, settings.cert_poll_seconds
     )
-    state = ServerState(engine, view or MemoryView(), max_body=settings.max_body)
+    live: ReservingView | None = None
+    client: kubeclient.KubeClient | None = None
+    if view is None:
+        client = await kubeclient.connect(settings.kubeconfig, settings.environ)
+        if client is None:
+            log.warning("no cluster found (no kubeconfig, not in a pod): the cluster view is empty")
+        hold = engine.config.view.reservation_seconds
+        live = ReservingView(MemoryView(synced=client is None), hold)
+        view = live
+    state = ServerState(
+        engine, view, max_body=settings.max_body, admitted=live.admitted if live else None
+    )
     state.checks["certificate"] = lambda: watcher.loaded
+    watch: ClusterWatch | None = None
+    if client is not None and live is not None:
+        metrics = ViewMetrics(state.metrics.registry, objects=state.metrics.view_objects)
+        watch = ClusterWatch(client, live, WatchSettings.from_config(engine.config.view), metrics)
+        watch.start()
     runner = web.AppRunner(make_app(state), shutdown_timeout=settings.grace_seconds)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=watcher.context)
@@ -87,4 +108,6 @@ async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | Non
     finally:
         reload_task.cancel()
         await runner.cleanup()
+        if watch is not None:
+            await watch.close()
     log.info("stopped")

@@ -37,6 +37,9 @@ class ServerState:
     max_body: int = DEFAULT_MAX_BODY
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     in_flight: int = 0
+    # Called right after a validating verdict, before any other request runs (no await in
+    # between), so the live view can hold an admitted claim until the watch shows it.
+    admitted: Callable[[Review, bool], object] | None = None
 
     async def drained(self, grace: float, poll: float = 0.02) -> bool:
         """Waits until no admission is in progress, or `grace` seconds; True when drained."""
@@ -91,6 +94,8 @@ def _admission(
             state.metrics.rejected.labels(endpoint, "400").inc()
             return error(400, str(exc))
         outcome = decide(review, state.view)
+        if endpoint == "validate" and state.admitted is not None:
+            state.admitted(review, outcome.allowed)
         payload = admission_response(review, outcome)
         seconds = time.perf_counter() - start
         state.metrics.observe(endpoint, review, outcome, seconds)

@@ -13,10 +13,11 @@ from typing import Any
 
 import yaml
 
+from webhook.cluster import RBAC_VERBS, rbac_rules
 from webhook.kinds import KINDS, GroupKind, KindInfo
 from webhook.policy import Policy
 
-WATCH_VERBS = ("get", "list", "watch")
+WATCH_VERBS = RBAC_VERBS
 # A DELETE has no object to patch, so the mutating webhook never asks for one.
 MUTABLE_OPERATIONS = frozenset({"CREATE", "UPDATE"})
 
@@ -56,12 +57,12 @@ def admission_rules(policies: Iterable[Policy], *, mutating: bool) -> list[Rule]
 
 
 def cluster_role_rules(kinds: Iterable[KindInfo] = KINDS.values()) -> list[Rule]:
-    """Read-only access (get, list, watch) to exactly the watched resources, one rule per group."""
-    by_group: dict[str, set[str]] = {}
-    for info in kinds:
-        by_group.setdefault(info.group_kind.group, set()).add(info.resource)
+    """Read-only access to exactly what the watch loop reads (cluster.rbac_rules), by group."""
+    by_group: dict[str, list[str]] = {}
+    for group, resource in rbac_rules(kinds):
+        by_group.setdefault(group, []).append(resource)
     return [
-        {"apiGroups": [group], "resources": sorted(resources), "verbs": list(WATCH_VERBS)}
+        {"apiGroups": [group], "resources": resources, "verbs": list(WATCH_VERBS)}
         for group, resources in sorted(by_group.items())
     ]
 

@@ -1,0 +1,324 @@
+"""A fake Kubernetes API server the tests run over real HTTP(S) on loopback.
+
+It speaks what the watch loop uses: discovery (a kind is served only once `install`ed),
+lists with limit/continue and a resourceVersion, and watch streams of JSON lines with
+BOOKMARK events. Tests make it expire resourceVersions (410 as HTTP or as an ERROR event),
+drop connections and hold lists, to drive the loop through each path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from webhook.kinds import KINDS, GroupKind, KindInfo
+
+Message = tuple[str, dict[str, Any]]  # ("event", event) | ("drop", {}) | ("end", {})
+
+
+@dataclass
+class _Resource:
+    info: KindInfo
+    version: str
+    objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    events: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    compacted: int = 0  # a watch from a resourceVersion below this gets 410 Gone
+    watchers: set[asyncio.Queue[Message]] = field(default_factory=set)
+
+    @property
+    def api_version(self) -> str:
+        group = self.info.group_kind.group
+        return f"{group}/{self.version}" if group else self.version
+
+
+class FakeApiServer:
+    def __init__(self, token: str | None = None, gone_as_http: bool = False) -> None:
+        self.token = token
+        self.gone_as_http = gone_as_http
+        self.page_limit_cap: int | None = None
+        self.watch_seconds_cap: float | None = None
+        self.expire_next_continue = False
+        self.held: set[GroupKind] = set()
+        self.requests: list[str] = []
+        self.authorizations: list[str] = []
+        self._resources: dict[GroupKind, _Resource] = {}
+        self._released = asyncio.Event()
+        self._rv = 100
+
+    # What tests do to the cluster.
+
+    def install(self, kind: GroupKind, version: str | None = None) -> None:
+        info = KINDS[kind]
+        self._resources[kind] = _Resource(info, version or info.versions[0])
+
+    def install_all(self, *, without: frozenset[GroupKind] = frozenset()) -> None:
+        for kind in KINDS:
+            if kind not in without:
+                self.install(kind)
+
+    def uninstall(self, kind: GroupKind) -> None:
+        resource = self._resources.pop(kind)
+        self._send(resource, ("end", {}))
+
+    def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return self._write("ADDED", obj)
+
+    def update(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return self._write("MODIFIED", obj)
+
+    def delete(self, kind: GroupKind, namespace: str, name: str) -> None:
+        resource = self._resources[kind]
+        old = resource.objects.pop((namespace, name))
+        gone = {**old, "metadata": {**old["metadata"], "resourceVersion": self._next()}}
+        self._emit(resource, "DELETED", gone)
+
+    def forget(self, kind: GroupKind, namespace: str, name: str) -> None:
+        """Delete without an event, as if it happened while the client was not watching."""
+        del self._resources[kind].objects[(namespace, name)]
+        self._next()
+
+    def expire(self, kind: GroupKind) -> None:
+        """Compact history: open watches get 410 (an ERROR event, or an end then HTTP 410)."""
+        resource = self._resources[kind]
+        resource.compacted = self._rv
+        resource.events.clear()
+        if self.gone_as_http:
+            self._send(resource, ("end", {}))
+        else:
+            self._send(resource, ("event", _gone_event(resource.compacted)))
+
+    def end_watches(self, kind: GroupKind) -> None:
+        """End every open watch of the kind cleanly, as its timeoutSeconds would."""
+        self._send(self._resources[kind], ("end", {}))
+
+    def drop(self, kind: GroupKind) -> None:
+        """Break every open watch of the kind without the end of its chunked body."""
+        self._send(self._resources[kind], ("drop", {}))
+
+    def bookmark(self, kind: GroupKind) -> str:
+        resource = self._resources[kind]
+        rv = self._next()
+        meta = {"resourceVersion": rv}
+        obj = {"apiVersion": resource.api_version, "kind": kind.kind, "metadata": meta}
+        self._send(resource, ("event", {"type": "BOOKMARK", "object": obj}))
+        return rv
+
+    def release(self) -> None:
+        """Let held lists answer."""
+        self.held.clear()
+        self._released.set()
+
+    def watching(self, kind: GroupKind) -> int:
+        resource = self._resources.get(kind)
+        return len(resource.watchers) if resource else 0
+
+    def close(self) -> None:
+        self.release()
+        for resource in self._resources.values():
+            self._send(resource, ("end", {}))
+
+    # The HTTP side.
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/{version}", self._discovery)
+        app.router.add_get("/apis/{group}/{version}", self._discovery)
+        app.router.add_get("/api/{version}/{resource}", self._collection)
+        app.router.add_get("/apis/{group}/{version}/{resource}", self._collection)
+        return app
+
+    async def _discovery(self, request: web.Request) -> web.Response:
+        refused = self._record(request)
+        if refused is not None:
+            return refused
+        group, version = request.match_info.get("group", ""), request.match_info["version"]
+        served = [r for r in self._resources.values() if (r.info.group_kind.group, r.version)
+                  == (group, version)]  # fmt: skip
+        if not served:
+            return _status(404, "NotFound", "the server could not find the requested resource")
+        resources = [
+            {
+                "name": r.info.resource,
+                "singularName": "",
+                "namespaced": r.info.namespaced,
+                "kind": r.info.group_kind.kind,
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+            }
+            for r in served
+        ]
+        body = {"kind": "APIResourceList", "apiVersion": "v1", "resources": resources}
+        body["groupVersion"] = f"{group}/{version}" if group else version
+        return web.json_response(body)
+
+    async def _collection(self, request: web.Request) -> web.StreamResponse:
+        refused = self._record(request)
+        if refused is not None:
+            return refused
+        resource = self._find(request)
+        if resource is None:
+            return _status(404, "NotFound", "the server could not find the requested resource")
+        if request.query.get("watch") in ("true", "1"):
+            return await self._watch(request, resource)
+        while resource.info.group_kind in self.held:
+            self._released.clear()
+            await self._released.wait()
+        return self._list(request, resource)
+
+    def _list(self, request: web.Request, resource: _Resource) -> web.Response:
+        limit = int(request.query.get("limit", "0")) or 10**9
+        limit = min(limit, self.page_limit_cap or limit)
+        token = request.query.get("continue")
+        rv, offset = int(self._rv), 0
+        if token:
+            rv, offset = json.loads(base64.b64decode(token))
+            if self.expire_next_continue or rv < resource.compacted:
+                self.expire_next_continue = False
+                return _status(410, "Expired", "The provided continue parameter is too old")
+        ordered = [resource.objects[k] for k in sorted(resource.objects)]
+        page = ordered[offset : offset + limit]
+        meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        if offset + limit < len(ordered):
+            meta["continue"] = base64.b64encode(json.dumps([rv, offset + limit]).encode()).decode()
+        items = [{k: v for k, v in obj.items() if k not in ("apiVersion", "kind")} for obj in page]
+        kind = f"{resource.info.group_kind.kind}List"
+        body = {"apiVersion": resource.api_version, "kind": kind, "metadata": meta, "items": items}
+        return web.json_response(body)
+
+    async def _watch(self, request: web.Request, resource: _Resource) -> web.StreamResponse:
+        since = int(request.query.get("resourceVersion") or "0")
+        if since < resource.compacted:
+            if self.gone_as_http:
+                return _status(410, "Expired", f"too old resource version: {since}")
+            response = await _stream(request)
+            await response.write(_line(_gone_event(resource.compacted)))
+            await response.write_eof()
+            return response
+        queue: asyncio.Queue[Message] = asyncio.Queue()
+        for rv, event in resource.events:
+            if rv > since:
+                queue.put_nowait(("event", event))
+        bookmarks = request.query.get("allowWatchBookmarks") == "true"
+        seconds = float(request.query.get("timeoutSeconds", "1800"))
+        seconds = min(seconds, self.watch_seconds_cap or seconds)
+        resource.watchers.add(queue)
+        response = await _stream(request)
+        try:
+            async with asyncio.timeout(seconds):
+                while (message := await queue.get())[0] == "event":
+                    if message[1]["type"] != "BOOKMARK" or bookmarks:
+                        await response.write(_line(message[1]))
+        except TimeoutError:
+            message = ("end", {})
+        finally:
+            resource.watchers.discard(queue)
+        if message[0] == "drop" and request.transport is not None:
+            request.transport.abort()
+            raise asyncio.CancelledError  # aiohttp then skips the end of the chunked body
+        await response.write_eof()
+        return response
+
+    def _record(self, request: web.Request) -> web.Response | None:
+        self.requests.append(request.path_qs)
+        self.authorizations.append(request.headers.get("Authorization", ""))
+        if self.token is not None and request.headers.get("Authorization") != (
+            f"Bearer {self.token}"
+        ):
+            return _status(401, "Unauthorized", "Unauthorized")
+        return None
+
+    def _find(self, request: web.Request) -> _Resource | None:
+        group = request.match_info.get("group", "")
+        version, name = request.match_info["version"], request.match_info["resource"]
+        for resource in self._resources.values():
+            info = resource.info
+            if (info.group_kind.group, resource.version, info.resource) == (group, version, name):
+                return resource
+        return None
+
+    def _write(self, kind_of_event: str, obj: Mapping[str, Any]) -> dict[str, Any]:
+        resource = self._resource_of(obj)
+        meta = dict(obj["metadata"])
+        meta["resourceVersion"] = self._next()
+        meta.setdefault("uid", f"uid-{meta['name']}")
+        stored = {**obj, "metadata": meta}
+        resource.objects[(meta.get("namespace", ""), meta["name"])] = stored
+        self._emit(resource, kind_of_event, stored)
+        return stored
+
+    def _resource_of(self, obj: Mapping[str, Any]) -> _Resource:
+        group = str(obj["apiVersion"]).rpartition("/")[0]
+        return self._resources[GroupKind(group, str(obj["kind"]))]
+
+    def _emit(self, resource: _Resource, kind_of_event: str, obj: dict[str, Any]) -> None:
+        event = {"type": kind_of_event, "object": obj}
+        resource.events.append((int(obj["metadata"]["resourceVersion"]), event))
+        self._send(resource, ("event", event))
+
+    def _send(self, resource: _Resource, message: Message) -> None:
+        for queue in resource.watchers:
+            queue.put_nowait(message)
+
+    def _next(self) -> str:
+        self._rv += 1
+        return str(self._rv)
+
+
+async def _stream(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    return response
+
+
+def _line(event: Mapping[str, Any]) -> bytes:
+    return json.dumps(event).encode() + b"\n"
+
+
+def _gone_event(rv: int) -> dict[str, Any]:
+    message = f"too old resource version: {rv - 1} ({rv})"
+    return {"type": "ERROR", "object": _status_body(410, "Expired", message)}
+
+
+def _status(code: int, reason: str, message: str) -> web.Response:
+    return web.json_response(_status_body(code, reason, message), status=code)
+
+
+def _status_body(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+
+
+def tls_route(
+    name: str, *hostnames: str, namespace: str = "apps", gateway: str = "edge"
+) -> dict[str, Any]:
+    """A TLSRoute claiming hostnames on the edge/<gateway> Gateway."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "TLSRoute",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "parentRefs": [{"name": gateway, "namespace": "edge"}],
+            "hostnames": list(hostnames),
+            "rules": [{"backendRefs": [{"name": name, "port": 8443}]}],
+        },
+    }
+
+
+async def eventually(check: Callable[[], object], seconds: float = 3.0) -> None:
+    """Waits until check() is truthy: the loop under test runs in other tasks."""
+    async with asyncio.timeout(seconds):
+        while not check():
+            await asyncio.sleep(0.005)

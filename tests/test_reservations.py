@@ -1,0 +1,142 @@
+"""Pending reservations: what reserves, what a policy then sees, and what clears them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.fake_apiserver import tls_route
+from tests.support import admission_review
+from webhook.kinds import TLSROUTE
+from webhook.refs import Claim, ObjectKey, ParentRef
+from webhook.reservations import ReservingView
+from webhook.review import Review
+from webhook.view import MemoryView
+
+HOST = "shop.example.com"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def claim(name: str, hostname: str = HOST) -> Claim:
+    key = ObjectKey(TLSROUTE.group, "TLSRoute", "apps", name)
+    return Claim(hostname, key, frozenset({key}), ParentRef("edge", "edge"))
+
+
+def review(obj: dict[str, Any] | None, **options: Any) -> Review:
+    return Review.from_admission(admission_review(obj, **options))
+
+
+def with_version(obj: dict[str, Any], rv: str) -> dict[str, Any]:
+    return {**obj, "metadata": {**obj["metadata"], "resourceVersion": rv}}
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def view(clock: Clock) -> ReservingView:
+    return ReservingView(MemoryView(), hold_seconds=30.0, clock=clock)
+
+
+def test_an_admitted_create_is_claimed_until_the_hold_expires(
+    view: ReservingView, clock: Clock
+) -> None:
+    assert view.admitted(review(tls_route("web", HOST, "Other.example.com.")), allowed=True)
+    assert view.claims("SHOP.example.com.") == [claim("web")]
+    assert view.claims("other.example.com") == [claim("web", "other.example.com")]
+    route = tls_route("web", HOST, "Other.example.com.")
+    assert view.get(TLSROUTE, "apps", "web") == route
+    assert view.list(TLSROUTE) == [route]
+    assert view.attached("edge", "edge") == [route]
+    assert view.backend_users("apps", "web") == [route]
+    clock.now += 29.9
+    assert view.pending == 1
+    clock.now += 0.1
+    assert view.claims(HOST) == []
+    assert view.pending == 0
+    assert view.get(TLSROUTE, "apps", "web") is None
+    assert view.list(TLSROUTE) == []
+    assert view.attached("edge", "edge") == []
+
+
+@pytest.mark.parametrize(
+    ("request_review", "allowed"),
+    [
+        (review(tls_route("web", HOST), dry_run=True), True),
+        (review(tls_route("web", HOST)), False),
+        (review(None, operation="DELETE", old=tls_route("web", HOST)), True),
+    ],
+    ids=["dry-run", "denied", "delete"],
+)
+def test_nothing_is_reserved_for(
+    view: ReservingView, request_review: Review, allowed: bool
+) -> None:
+    assert view.admitted(request_review, allowed) is False
+    assert view.claims(HOST) == []
+    assert view.pending == 0
+
+
+def test_a_kind_that_claims_nothing_is_not_reserved(view: ReservingView) -> None:
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "a"}}
+    assert view.admitted(review(service), allowed=True) is False
+    assert view.pending == 0
+
+
+def test_the_watch_showing_the_object_clears_its_reservation(view: ReservingView) -> None:
+    view.admitted(review(tls_route("web", HOST)), allowed=True)
+    view.upsert(with_version(tls_route("web", HOST), "7"))
+    assert view.pending == 0
+    assert view.claims(HOST) == [claim("web")]  # now from the watched object, once
+
+
+def test_an_update_is_held_until_a_newer_version_is_seen(view: ReservingView) -> None:
+    view.upsert(with_version(tls_route("web", "old.example.com"), "7"))
+    moved = with_version(tls_route("web", HOST), "7")  # UPDATE: admitted against version 7
+    old = with_version(tls_route("web", "old.example.com"), "7")
+    assert view.admitted(review(moved, operation="UPDATE", old=old), allowed=True)
+    view.upsert(with_version(tls_route("web", "old.example.com"), "7"))  # a relist of the old
+    assert view.get(TLSROUTE, "apps", "web") == moved  # the admitted version wins
+    assert view.list(TLSROUTE, "apps") == [moved]
+    assert view.claims(HOST) == [claim("web")]
+    # The old hostname stays taken until the watch shows the update (it may yet fail).
+    assert view.claims("old.example.com") == [claim("web", "old.example.com")]
+    view.upsert(with_version(tls_route("web", HOST), "8"))
+    assert view.pending == 0
+    assert view.claims("old.example.com") == []
+    assert view.claims(HOST) == [claim("web")]
+
+
+def test_a_deletion_seen_in_the_watch_clears_the_reservation(view: ReservingView) -> None:
+    view.admitted(review(tls_route("web", HOST)), allowed=True)
+    view.delete(TLSROUTE, "apps", "web")
+    assert view.pending == 0
+    assert view.claims(HOST) == []
+
+
+def test_reserving_again_replaces_the_earlier_reservation(
+    view: ReservingView, clock: Clock
+) -> None:
+    view.admitted(review(tls_route("web", "first.example.com")), allowed=True)
+    clock.now += 20.0
+    view.admitted(review(tls_route("web", HOST)), allowed=True)
+    assert view.claims("first.example.com") == []
+    clock.now += 20.0  # the first reservation's deadline has passed, the second's has not
+    assert view.claims(HOST) == [claim("web")]
+    assert view.pending == 1
+
+
+def test_the_view_reports_the_memory_views_sync_state(view: ReservingView) -> None:
+    view.mark_synced(False)
+    assert (view.synced, view.memory.synced) == (False, False)
+    view.mark_synced()
+    assert view.synced is True
