@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from policies.gateway import attachable_listeners, can_attach, effective_kind, gateway_for
+from policies.hostnames import is_wildcard
 from webhook.decision import Decision, allowed, verdict
 from webhook.kinds import GRPCROUTE, HTTPROUTE, OPENBAO_CLUSTER, POOL, TLSROUTE
 from webhook.policy import Policy, Settings
@@ -24,9 +25,12 @@ from webhook.refs import (
     key_of,
     metadata,
     normalize_hostname,
+    parent_wildcards,
 )
 from webhook.review import Review
 from webhook.view import ClusterView
+
+COVERED = "covered-by:"  # a lookup key for the names a wildcard under review covers
 
 JSONObject = Mapping[str, Any]
 SCOPE = "scope"
@@ -151,7 +155,8 @@ def listener_findings(
     for mine in claims(obj):
         if not can_attach(obj, mine.parent, view):
             continue
-        for name in (mine.hostname, *parent_wildcards(mine.hostname)):
+        covering = [COVERED + mine.hostname] if is_wildcard(mine.hostname) else []
+        for name in (mine.hostname, *parent_wildcards(mine.hostname), *covering):
             done = seen.setdefault((mine.hostname, name), [])
             for rival in rivals(view, name, mine):
                 if any(rival.claim.same_owner(c) for c in done) or (
@@ -169,22 +174,20 @@ def listener_findings(
 
 
 def rivals(view: ClusterView, hostname: str, mine: Claim) -> Iterator[Rival]:
-    """Claims of the hostname by other owners whose route can really attach."""
-    for claim in view.claims(hostname):
+    """Claims of the hostname (or, for the wildcard under review itself, of the names it
+    covers) by other owners whose route can really attach."""
+    found = (
+        view.covered(mine.hostname)
+        if hostname == COVERED + mine.hostname
+        else view.claims(hostname)
+    )
+    for claim in found:
         if claim.claimant == mine.claimant or claim.same_owner(mine):
             continue
         other = claim.claimant
         holder = view.get(other.group_kind, other.namespace, other.name)
         if holder is not None and can_attach(holder, claim.parent, view):
             yield Rival(claim, holder)
-
-
-def parent_wildcards(hostname: str) -> list[str]:
-    """The wildcards that cover a name: a.b.example.com -> *.b.example.com, *.example.com, *.com."""
-    labels = hostname.split(".")
-    if labels[0] == "*":
-        labels = labels[1:]
-    return ["*." + ".".join(labels[i:]) for i in range(1, len(labels))]
 
 
 def shared_listener(
@@ -228,6 +231,8 @@ def describe(obj: JSONObject, mine: Claim, rival: Rival, name: str, shared: str 
     scoped = " (setting scope: cluster)" if shared is None else ""
     on = f"on Gateway {theirs.namespace}/{theirs.name}{shared or ''} by {rival}{scoped}"
     where = f"{field_of(obj, mine.hostname)}: hostname {mine.hostname}"
+    if name == COVERED + mine.hostname:
+        return Finding(covers_text(where, rival, on, shared), OVERLAP)
     if name != mine.hostname:
         return Finding(overlap_text(where, mine.hostname, name, on, rival, shared), OVERLAP)
     kind = effective_kind(obj)
@@ -254,6 +259,17 @@ def overlap_text(
         else f"DNS decides which Gateway receives {hostname}"
     )
     covered = f"{where} is covered by the wildcard {wildcard} claimed {on}"
+    return f"{covered}; {effect}. Make sure that is intended"
+
+
+def covers_text(where: str, rival: Rival, on: str, shared: str | None) -> str:
+    name = rival.claim.hostname
+    covered = f"{where} covers {name}, claimed {on}"
+    effect = (
+        f"the more specific name wins, so this route gets no traffic for {name}"
+        if shared is not None
+        else f"DNS decides which Gateway receives {name}"
+    )
     return f"{covered}; {effect}. Make sure that is intended"
 
 
@@ -284,6 +300,7 @@ POLICY = Policy(
     frozenset({POOL, OPENBAO_CLUSTER, TLSROUTE, HTTPROUTE, GRPCROUTE}),
     check,
     defaults={SCOPE: "listener", HTTP_DUPLICATES: "Warn"},
+    choices={SCOPE: SCOPES, HTTP_DUPLICATES: HTTP_MODES},
     referential=True,
     description=(
         "One owner per SNI/Host name on a Gateway listener (or cluster-wide): denies duplicate "

@@ -107,3 +107,15 @@ def test_missing_file(tmp_path: Path) -> None:
     assert (
         str(info.value) == f"{missing}:0: cannot read the configuration: No such file or directory"
     )
+
+
+def test_a_setting_with_choices_must_be_one_of_them() -> None:
+    import policies
+
+    text = "policies:\n  unique-hostnames:\n    settings:\n      scope: namespace\n"
+    with pytest.raises(ConfigError) as info:
+        parse(text, "edgeguard.yaml", policies.builtin())
+    assert str(info.value) == (
+        "edgeguard.yaml:4: policies.unique-hostnames.settings.scope is 'namespace'; "
+        "expected one of: listener, cluster"
+    )

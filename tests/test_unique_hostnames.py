@@ -9,11 +9,10 @@ import pytest
 from policies.unique_hostnames import (
     Rival,
     field_of,
-    parent_wildcards,
     read_settings,
     shared_listener,
 )
-from webhook.refs import Claim, ObjectKey, ParentRef
+from webhook.refs import Claim, ObjectKey, ParentRef, parent_wildcards
 from webhook.view import MemoryView
 
 ROUTE = ObjectKey("gateway.networking.k8s.io", "TLSRoute", "ns", "other")

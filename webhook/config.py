@@ -117,7 +117,10 @@ def _policy(loc: _Locator, node: yaml.Node, policy: Policy) -> PolicyConfig:
         where = f"policies.{policy.name}.settings"
         given = loc.mapping(fields["settings"], tuple(policy.defaults), where)
         for key, value_node in given.items():
-            settings[key] = loc.typed(value_node, policy.defaults[key], f"{where}.{key}")
+            if key in policy.choices:
+                settings[key] = loc.choice(value_node, policy.choices[key], f"{where}.{key}")
+            else:
+                settings[key] = loc.typed(value_node, policy.defaults[key], f"{where}.{key}")
     return PolicyConfig(mode, exempt, MappingProxyType(settings))
 
 

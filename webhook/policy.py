@@ -38,6 +38,8 @@ class Policy:
     mutating: bool = False
     default_mode: Mode = Mode.ENFORCE
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    # Settings whose value must be one of a few words (checked when the configuration loads).
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     operations: frozenset[str] = frozenset({"CREATE", "UPDATE", "DELETE"})
     referential: bool = False
     description: str = ""

@@ -75,6 +75,17 @@ def normalize_hostname(hostname: str) -> str:
     return lowered[:-1] if lowered.endswith(".") else lowered
 
 
+def parent_wildcards(hostname: str) -> list[str]:
+    """The wildcards that cover a name: a.b.example.com -> *.b.example.com, *.example.com, *.com.
+
+    A wildcard label matches one or more labels, so `*.example.com` covers `a.b.example.com`.
+    """
+    labels = hostname.split(".")
+    if labels[0] == "*":
+        labels = labels[1:]
+    return ["*." + ".".join(labels[i:]) for i in range(1, len(labels))]
+
+
 def metadata(obj: JSONObject) -> JSONObject:
     meta = obj.get("metadata")
     return meta if isinstance(meta, dict) else {}

@@ -68,6 +68,13 @@ class ReservingView:
         known = set(watched)
         return [*watched, *(c for c in self._pending.claims(hostname) if c not in known)]
 
+    def covered(self, wildcard: str) -> Sequence[Claim]:
+        watched = self.memory.covered(wildcard)
+        if not self._live():
+            return watched
+        known = set(watched)
+        return [*watched, *(c for c in self._pending.covered(wildcard) if c not in known)]
+
     def attached(self, namespace: str, gateway: str) -> Sequence[JSONObject]:
         watched = self.memory.attached(namespace, gateway)
         pending = self._pending.attached(namespace, gateway) if self._live() else ()

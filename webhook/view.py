@@ -21,6 +21,7 @@ from webhook.refs import (
     metadata,
     normalize_hostname,
     parent_refs,
+    parent_wildcards,
 )
 
 JSONObject = Mapping[str, Any]
@@ -38,6 +39,8 @@ class ClusterView(Protocol):
     def list(self, kind: GroupKind, namespace: str | None = None) -> Sequence[JSONObject]: ...
 
     def claims(self, hostname: str) -> Sequence[Claim]: ...
+
+    def covered(self, wildcard: str) -> Sequence[Claim]: ...
 
     def attached(self, namespace: str, gateway: str) -> Sequence[JSONObject]: ...
 
@@ -62,6 +65,7 @@ class MemoryView:
             lambda: defaultdict(dict)
         )
         self._claims: dict[str, dict[ObjectKey, list[Claim]]] = defaultdict(dict)
+        self._covered: dict[str, dict[ObjectKey, list[Claim]]] = defaultdict(dict)
         self._attached: dict[tuple[str, str], dict[ObjectKey, JSONObject]] = defaultdict(dict)
         self._backends: dict[tuple[str, str], dict[ObjectKey, JSONObject]] = defaultdict(dict)
         self._synced = synced
@@ -95,6 +99,11 @@ class MemoryView:
         found = self._claims.get(normalize_hostname(hostname))
         return [claim for group in found.values() for claim in group] if found else []
 
+    def covered(self, wildcard: str) -> Sequence[Claim]:
+        """Claims of the names a wildcard covers (`*.example.com`: `a.example.com`, ...)."""
+        found = self._covered.get(normalize_hostname(wildcard))
+        return [claim for group in found.values() for claim in group] if found else []
+
     def attached(self, namespace: str, gateway: str) -> Sequence[JSONObject]:
         return list(self._attached.get((namespace, gateway), {}).values())
 
@@ -110,6 +119,9 @@ class MemoryView:
         self._objects[key.group_kind][key.namespace][key.name] = obj
         for claim in claims(obj):
             self._claims[claim.hostname].setdefault(key, []).append(claim)
+            for wildcard in parent_wildcards(claim.hostname):
+                if not claim.hostname.startswith("*."):
+                    self._covered[wildcard].setdefault(key, []).append(claim)
         for parent in parent_refs(obj):
             self._attached[(parent.namespace, parent.name)][key] = obj
         for backend in backend_refs(obj):
@@ -123,6 +135,8 @@ class MemoryView:
         key = ObjectKey(kind.group, kind.kind, namespace or "", name)
         for claim in claims(old):
             self._drop(self._claims, claim.hostname, key)
+            for wildcard in parent_wildcards(claim.hostname):
+                self._drop(self._covered, wildcard, key)
         for parent in parent_refs(old):
             self._drop(self._attached, (parent.namespace, parent.name), key)
         for backend in backend_refs(old):
