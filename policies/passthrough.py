@@ -300,6 +300,8 @@ POLICY = Policy(
     "tls-passthrough",
     frozenset({OPENBAO_CLUSTER, POOL, TLSROUTE, HTTPROUTE, GRPCROUTE, GATEWAY}),
     check,
+    # A DELETE is never refused, so the API server need not call (or wait for) the webhook.
+    operations=frozenset({"CREATE", "UPDATE"}),
     defaults={ALLOW_TERMINATE: False},
     referential=True,
     description="ACME and mTLS workloads keep TLS end to end: their Gateway listener passes "

@@ -288,6 +288,8 @@ POLICY = Policy(
     "route-references",
     frozenset({TLSROUTE, HTTPROUTE, GRPCROUTE, GATEWAY}),
     check,
+    # A DELETE is never refused, so the API server need not call (or wait for) the webhook.
+    operations=frozenset({"CREATE", "UPDATE"}),
     default_mode=Mode.WARN,
     referential=True,
     description=(

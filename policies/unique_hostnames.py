@@ -299,6 +299,8 @@ POLICY = Policy(
     "unique-hostnames",
     frozenset({POOL, OPENBAO_CLUSTER, TLSROUTE, HTTPROUTE, GRPCROUTE}),
     check,
+    # A DELETE is never refused, so the API server need not call (or wait for) the webhook.
+    operations=frozenset({"CREATE", "UPDATE"}),
     defaults={SCOPE: "listener", HTTP_DUPLICATES: "Warn"},
     choices={SCOPE: SCOPES, HTTP_DUPLICATES: HTTP_MODES},
     referential=True,
