@@ -160,7 +160,7 @@ def listener_findings(
             done = seen.setdefault((mine.hostname, name), [])
             for rival in rivals(view, name, mine):
                 if any(rival.claim.same_owner(c) for c in done) or (
-                    name == mine.hostname and rival.claim.owners & reported
+                    name == mine.hostname and not reported.isdisjoint(rival.claim.owners)
                 ):
                     continue
                 shared = shared_listener(obj, mine.parent, rival, view)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from webhook.manifests import Document, Limits, ManifestError, load, parse
+from webhook.manifests import Document, Limits, ManifestError, load, parse, plain
 
 POOL = "apiVersion: openvox.voxpupuli.org/v1alpha1\nkind: Pool\nmetadata: {name: p}\n"
 CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}
@@ -112,3 +112,17 @@ def test_dash_reads_stdin() -> None:
 def test_a_missing_path_is_an_input_error() -> None:
     with pytest.raises(ManifestError, match=r"^nope\.yaml: no such file or directory$"):
         load(["nope.yaml"])
+
+
+@pytest.mark.parametrize(
+    ("text", "fast"),
+    [
+        ("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n", True),
+        ("a: &x [1]\nb: *x\n", False),
+        ("a: " + "[" * 201 + "]" * 201 + "\n", False),
+        ("a: " + "[" * 200 + "]" * 200 + "\n", True),
+        ("a: " + "- " * 2100 + "x\n", False),
+    ],
+)
+def test_only_plain_text_takes_libyamls_own_composer(text: str, fast: bool) -> None:
+    assert plain(text, Limits()) is fast

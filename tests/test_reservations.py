@@ -12,7 +12,7 @@ from webhook.kinds import TLSROUTE
 from webhook.refs import Claim, ObjectKey, ParentRef
 from webhook.reservations import ReservingView
 from webhook.review import Review
-from webhook.view import MemoryView
+from webhook.view import MemoryView, slim
 
 HOST = "shop.example.com"
 
@@ -27,7 +27,7 @@ class Clock:
 
 def claim(name: str, hostname: str = HOST) -> Claim:
     key = ObjectKey(TLSROUTE.group, "TLSRoute", "apps", name)
-    return Claim(hostname, key, frozenset({key}), ParentRef("edge", "edge"))
+    return Claim(hostname, key, (key,), ParentRef("edge", "edge"))
 
 
 def review(obj: dict[str, Any] | None, **options: Any) -> Review:
@@ -105,8 +105,8 @@ def test_an_update_is_held_until_a_newer_version_is_seen(view: ReservingView) ->
     old = with_version(tls_route("web", "old.example.com"), "7")
     assert view.admitted(review(moved, operation="UPDATE", old=old), allowed=True)
     view.upsert(with_version(tls_route("web", "old.example.com"), "7"))  # a relist of the old
-    assert view.get(TLSROUTE, "apps", "web") == moved  # the admitted version wins
-    assert view.list(TLSROUTE, "apps") == [moved]
+    assert view.get(TLSROUTE, "apps", "web") == slim(moved)  # the admitted version wins
+    assert view.list(TLSROUTE, "apps") == [slim(moved)]
     assert view.claims(HOST) == [claim("web")]
     # The old hostname stays taken until the watch shows the update (it may yet fail).
     assert view.claims("old.example.com") == [claim("web", "old.example.com")]

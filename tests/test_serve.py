@@ -24,7 +24,7 @@ from tests.test_kubeclient import kubeconfig
 from webhook.cli import main
 from webhook.config import Config
 from webhook.engine import Engine
-from webhook.serve import ServeSettings, ensure_dev_certificates, serve
+from webhook.serve import ServeSettings, ensure_dev_certificates, run, serve
 from webhook.view import MemoryView
 
 
@@ -185,3 +185,13 @@ async def test_serve_keeps_a_live_view_of_the_cluster(
         "when two of them share a hostname. Choose another hostname, or disable the route of "
         "Pool puppet/puppet first"
     )
+
+
+def test_run_takes_uvloop_when_it_is_installed() -> None:
+    loops: list[str] = []
+
+    async def main() -> None:
+        loops.append(type(asyncio.get_running_loop()).__module__)
+
+    run(main())
+    assert loops == ["uvloop"]

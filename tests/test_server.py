@@ -294,3 +294,18 @@ async def test_decision_log_line_has_no_object_content(caplog: pytest.LogCapture
         "patched": False,
     }
     assert "aHVudGVyMg" not in caplog.text
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["orjson", "stdlib"])
+def test_json_codec_gives_the_same_answers_with_or_without_orjson(
+    fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webhook import server
+
+    if not fast:
+        monkeypatch.setattr(server, "orjson", None)
+    assert server.parse_json(b'{"a": [1, "\\u00e9", null]}') == {"a": [1, "é", None]}
+    assert server.parse_json(b"[NaN]")[0] != 0  # the standard library's leniency, kept
+    with pytest.raises(ValueError, match="Expecting value: line 1 column 1"):
+        server.parse_json(b"nope")
+    assert json.loads(server.dump_json({"b": [True, "é"]})) == {"b": [True, "é"]}

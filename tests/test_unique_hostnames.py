@@ -80,5 +80,5 @@ def test_field_of(api_version: str, kind: str, spec: dict[str, Any], expected: s
 def test_shared_listener_without_the_gateway(
     mine: ParentRef, theirs: ParentRef, expected: str | None
 ) -> None:
-    rival = Rival(Claim("a.example.com", ROUTE, frozenset({ROUTE}), theirs), {})
+    rival = Rival(Claim("a.example.com", ROUTE, (ROUTE,), theirs), {})
     assert shared_listener({}, mine, rival, MemoryView()) == expected

@@ -33,7 +33,7 @@ def key(name: str) -> ObjectKey:
 
 
 def claim(name: str, hostname: str) -> Claim:
-    return Claim(hostname, key(name), frozenset({key(name)}), ParentRef("edge", "edge", "tls"))
+    return Claim(hostname, key(name), (key(name),), ParentRef("edge", "edge", "tls"))
 
 
 def test_indexes_follow_upserts_and_deletes() -> None:

@@ -8,7 +8,6 @@ a mismatch (test), 2 usage, input or configuration error.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from webhook.engine import Engine
 from webhook.manifests import ManifestError
 from webhook.policy import Policy
 from webhook.review import ReviewError
-from webhook.serve import ServeSettings, ensure_dev_certificates, serve
+from webhook.serve import ServeSettings, ensure_dev_certificates, run, serve
 from webhook.server import DEFAULT_MAX_BODY
 
 ENV = os.environ
@@ -157,7 +156,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     )
     ensure_dev_certificates(settings)
     try:
-        asyncio.run(serve(settings, Engine(shipped, config)))
+        run(serve(settings, Engine(shipped, config)))
     except kubeclient.ClusterConfigError as exc:
         print(f"edgeguard: cluster configuration error: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ import anything but the standard library.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 
@@ -74,4 +75,10 @@ def group_kind_of(obj: object) -> GroupKind | None:
     api_version, kind = obj.get("apiVersion"), obj.get("kind")
     if not isinstance(api_version, str) or not isinstance(kind, str) or not kind:
         return None
+    return _from_api_version(api_version, kind)
+
+
+@functools.lru_cache(maxsize=1024)
+def _from_api_version(api_version: str, kind: str) -> GroupKind:
+    # Policies ask this of the same few apiVersions many times per request (the hot path).
     return GroupKind(group_of(api_version), kind)

@@ -18,9 +18,20 @@ admission_log = logging.getLogger("edgeguard.admission")
 
 
 class JSONFormatter(logging.Formatter):
+    """One JSON object per line; the timestamp text is made once per second (hot path)."""
+
+    _second = -1
+    _stamp = ""
+
+    def _time(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._stamp = second, self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
+        return f"{self._stamp}.{int(record.msecs):03d}"
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "time": self._time(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

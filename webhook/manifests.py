@@ -1,13 +1,15 @@
 """Kubernetes manifests from files, directories and stdin: safe, bounded, each with file:line.
 
-YAML is parsed by libyaml and composed by a bounded composer that refuses deep nesting and
-alias bombs before anything is built; files are read with a byte cap, binary is refused. It
+YAML is parsed by libyaml; text with anchors or deep flow nesting is composed by a bounded
+composer that refuses deep nesting and alias bombs before anything is built (plain text takes
+libyaml's faster composer); files are read with a byte cap, binary is refused. It
 only reads and locates documents: what they mean is the engine's business.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,9 +182,36 @@ def read(path: str, stdin: IO[bytes] | None, limits: Limits) -> str:
         raise ManifestError(name, line, f"not UTF-8 text (byte {exc.start})") from exc
 
 
+# A line this long could nest "- - - ..." sequences deep enough to matter to the C composer.
+LONG_LINE = re.compile(r"[^\n]{4097}")
+BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def plain(text: str, limits: Limits) -> bool:
+    """Whether libyaml's own (fast) composer is safe here: no anchors, so no alias bomb, no
+    very long line, and flow brackets never nested deeper than the limit (a conservative
+    count: brackets inside strings only ever send a file down the bounded path)."""
+    if "&" in text or LONG_LINE.search(text):
+        return False
+    depth = 0
+    for match in BRACKETS.finditer(text):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > limits.depth:
+            return False
+    return True
+
+
 def parse(text: str, name: str, limits: Limits = Limits()) -> list[Document]:
     """The objects in one YAML or JSON stream; `kind: List` is unpacked into its items."""
-    loader = BoundedLoader(text, limits)
+    if plain(text, limits):
+        try:
+            return _parse(yaml.CSafeLoader(text), name, limits)
+        except ManifestError:
+            pass  # the bounded loader below says where and why in PyYAML's own words
+    return _parse(BoundedLoader(text, limits), name, limits)
+
+
+def _parse(loader: Any, name: str, limits: Limits) -> list[Document]:
     documents: list[Document] = []
     try:
         while loader.check_node():

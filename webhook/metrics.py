@@ -5,6 +5,8 @@ Each server gets its own registry, so tests and several apps in one process do n
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -19,6 +21,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._children: dict[tuple[object, ...], Any] = {}
         self.requests = Counter(
             "edgeguard_admission_requests",
             "Admission requests by endpoint, kind, operation and decision.",
@@ -53,11 +56,18 @@ class Metrics:
 
     def observe(self, endpoint: str, review: Review, outcome: Outcome, seconds: float) -> None:
         decision = "allowed" if outcome.allowed else "error" if outcome.code == 500 else "denied"
-        kind = str(review.group_kind)
-        self.requests.labels(endpoint, kind, review.operation, decision).inc()
-        self.latency.labels(endpoint).observe(seconds)
+        self._child(self.requests, endpoint, review.group_kind, review.operation, decision).inc()
+        self._child(self.latency, endpoint).observe(seconds)
         for result in outcome.results:
-            self.evaluations.labels(result.policy, result.result).inc()
+            self._child(self.evaluations, result.policy, result.result).inc()
+
+    def _child(self, metric: Any, *labels: object) -> Any:
+        """metric.labels(...), remembered: prometheus-client's lookup is slow on the hot path."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*map(str, labels))
+        return child
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

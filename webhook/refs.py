@@ -62,11 +62,11 @@ class Claim(NamedTuple):
 
     hostname: str
     claimant: ObjectKey
-    owners: frozenset[ObjectKey]
+    owners: tuple[ObjectKey, ...]  # the claimant first; a tuple is 4x smaller than a set
     parent: ParentRef
 
     def same_owner(self, other: Claim) -> bool:
-        return bool(self.owners & other.owners)
+        return any(owner in other.owners for owner in self.owners)
 
 
 def normalize_hostname(hostname: str) -> str:
@@ -109,15 +109,17 @@ def key_of(obj: JSONObject, namespace: str | None = None) -> ObjectKey | None:
     return ObjectKey(gk.group, gk.kind, str(ns), name)
 
 
-def owners_of(obj: JSONObject, key: ObjectKey) -> frozenset[ObjectKey]:
-    """The object itself and the objects its ownerReferences name (same namespace)."""
-    owners = {key}
+def owners_of(obj: JSONObject, key: ObjectKey) -> tuple[ObjectKey, ...]:
+    """The object itself, then the objects its ownerReferences name (same namespace)."""
+    owners = [key]
     refs = metadata(obj).get("ownerReferences")
     for ref in refs if isinstance(refs, list) else ():
         if isinstance(ref, dict) and isinstance(ref.get("name"), str):
             group = group_of(str(ref.get("apiVersion", "")))
-            owners.add(ObjectKey(group, str(ref.get("kind", "")), key.namespace, ref["name"]))
-    return frozenset(owners)
+            owner = ObjectKey(group, str(ref.get("kind", "")), key.namespace, ref["name"])
+            if owner not in owners:
+                owners.append(owner)
+    return tuple(owners)
 
 
 def route_enabled(obj: JSONObject) -> bool:
@@ -212,8 +214,10 @@ def hostnames(obj: JSONObject) -> list[str]:
     return []
 
 
-def claims(obj: JSONObject) -> Iterator[Claim]:
-    key = key_of(obj)
+def claims(obj: JSONObject, key: ObjectKey | None = None) -> Iterator[Claim]:
+    """The object's hostname claims, one per hostname and parentRef (`key`: its ObjectKey,
+    when the caller has it, so that an index shares one instance)."""
+    key = key or key_of(obj)
     if key is None or key.group_kind not in CLAIMANT_KINDS:
         return
     owners = owners_of(obj, key)

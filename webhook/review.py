@@ -7,7 +7,7 @@ Raw wire dicts are turned into a `Review` here, at the edge; nothing inside sees
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from webhook.kinds import GroupKind, group_of
@@ -52,10 +52,11 @@ class Review:
     user: str = ""
     api_version: str = "admission.k8s.io/v1"
     source: str = ""
+    group_kind: GroupKind = field(init=False, repr=False, compare=False)
 
-    @property
-    def group_kind(self) -> GroupKind:
-        return self.kind.group_kind
+    def __post_init__(self) -> None:
+        # Asked by every policy, many times per request: computed once.
+        object.__setattr__(self, "group_kind", self.kind.group_kind)
 
     @property
     def current(self) -> JSONObject:

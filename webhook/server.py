@@ -15,6 +15,11 @@ from typing import Any
 
 from aiohttp import web
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - the optional edgeguard[fast] extra
+    orjson = None  # type: ignore[assignment]
+
 from webhook.codec import admission_response
 from webhook.engine import Engine, Outcome
 from webhook.logs import log_decision
@@ -51,6 +56,23 @@ class ServerState:
 
 
 STATE = web.AppKey("state", ServerState)
+
+
+def parse_json(raw: bytes) -> Any:
+    """orjson when installed (edgeguard[fast]); the standard library decides what it refuses,
+    so the verdict on odd input and the 400 reason are the same with or without orjson."""
+    if orjson is not None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
+
+
+def dump_json(payload: Any) -> bytes:
+    if orjson is not None:
+        return orjson.dumps(payload)
+    return json.dumps(payload, separators=(",", ":")).encode()
 
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -100,7 +122,7 @@ def _admission(
         seconds = time.perf_counter() - start
         state.metrics.observe(endpoint, review, outcome, seconds)
         log_decision(endpoint, review, outcome, seconds * 1000)
-        return web.json_response(payload)
+        return web.Response(body=dump_json(payload), content_type="application/json")
 
     return handle
 
@@ -127,7 +149,7 @@ async def _read_json(request: web.Request, max_body: int) -> tuple[Any, web.Resp
     if not raw:
         return None, error(400, "empty body: expected an AdmissionReview")
     try:
-        return json.loads(raw), None
+        return parse_json(raw), None
     except (UnicodeDecodeError, ValueError) as exc:
         return None, error(400, f"body is not valid JSON: {exc}")
     except RecursionError:

@@ -7,11 +7,27 @@ admission path is a dictionary lookup, never a scan of every object.
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from webhook.kinds import GroupKind, group_kind_of
+from webhook.kinds import (
+    CM_CERTIFICATE,
+    GATEWAY,
+    GRPCROUTE,
+    HTTPROUTE,
+    NAMESPACE,
+    OPENBAO_CLUSTER,
+    OPENVOX_CERTIFICATE,
+    POOL,
+    REFERENCEGRANT,
+    SERVER,
+    SERVICE,
+    TLSROUTE,
+    GroupKind,
+    group_kind_of,
+)
 from webhook.refs import (
     Claim,
     ObjectKey,
@@ -47,14 +63,85 @@ class ClusterView(Protocol):
     def backend_users(self, namespace: str, service: str) -> Sequence[JSONObject]: ...
 
 
+# The metadata policies read; the rest (uid, resourceVersion, managedFields, timestamps) is
+# dropped from cached objects, as are status and the last-applied annotation.
+KEPT_METADATA = frozenset(
+    {"name", "namespace", "generateName", "labels", "annotations", "deletionTimestamp"}
+)
+OWNER_FIELDS = ("apiVersion", "kind", "name", "controller")
+# Spec fields the policies read from cached objects, by kind; routes keep only their rules'
+# backendRefs. A kind not listed keeps its whole spec. The case suites run every policy on
+# objects cached this way, so a field a policy needs and this drops fails a case.
+KEPT_SPEC: dict[GroupKind, tuple[str, ...]] = {
+    GATEWAY: ("listeners", "tls"),
+    TLSROUTE: ("parentRefs", "hostnames", "rules"),
+    HTTPROUTE: ("parentRefs", "hostnames", "rules"),
+    GRPCROUTE: ("parentRefs", "hostnames", "rules"),
+    REFERENCEGRANT: ("from", "to"),
+    POOL: ("route",),
+    SERVER: ("poolRefs", "certificateRef"),
+    OPENVOX_CERTIFICATE: ("dnsAltNames",),
+    OPENBAO_CLUSTER: ("gateway", "tls"),
+    CM_CERTIFICATE: ("dnsNames", "secretName"),
+    SERVICE: (),
+    NAMESPACE: (),
+}
+ROUTE_KINDS = frozenset({TLSROUTE, HTTPROUTE, GRPCROUTE})
+MAX_INTERN_DEPTH = 64
+SHORT = 64  # strings up to this length are interned: kinds, names, hostnames, label values
+
+
 def slim(obj: JSONObject) -> JSONObject:
-    """The object without what no policy reads (managedFields, last-applied, status)."""
-    meta = dict(metadata(obj))
-    meta.pop("managedFields", None)
-    annotations = meta.get("annotations")
+    """The object as the view keeps it: only what policies read, with keys and short strings
+    interned so that thousands of cached objects share them (memory per object)."""
+    meta = metadata(obj)
+    kept: dict[str, Any] = {k: v for k, v in meta.items() if k in KEPT_METADATA and v}
+    annotations = kept.get("annotations")
     if isinstance(annotations, dict) and any(a in annotations for a in DROPPED_ANNOTATIONS):
-        meta["annotations"] = {k: v for k, v in annotations.items() if k not in DROPPED_ANNOTATIONS}
-    return {k: v for k, v in obj.items() if k != "status"} | {"metadata": meta}
+        annotations = {k: v for k, v in annotations.items() if k not in DROPPED_ANNOTATIONS}
+        if annotations:
+            kept["annotations"] = annotations
+        else:
+            del kept["annotations"]
+    owners = meta.get("ownerReferences")
+    if isinstance(owners, list) and owners:
+        kept["ownerReferences"] = [
+            {k: ref[k] for k in OWNER_FIELDS if k in ref} for ref in owners if isinstance(ref, dict)
+        ]
+    body = {k: v for k, v in obj.items() if k not in ("status", "metadata", "spec")}
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        body["spec"] = _kept_spec(group_kind_of(obj), spec)
+    interned: JSONObject = _interned({**body, "metadata": kept}, 0)
+    return interned
+
+
+def _kept_spec(kind: GroupKind | None, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec fields policies read of a cached object of this kind (all, for other kinds)."""
+    fields = KEPT_SPEC.get(kind) if kind is not None else None
+    if fields is None:
+        return dict(spec)
+    kept = {k: spec[k] for k in fields if k in spec}
+    rules = kept.get("rules")
+    if kind in ROUTE_KINDS and isinstance(rules, list):
+        kept["rules"] = [
+            {"backendRefs": rule["backendRefs"]}
+            for rule in rules
+            if isinstance(rule, dict) and "backendRefs" in rule
+        ]
+    return kept
+
+
+def _interned(value: Any, depth: int) -> Any:
+    if depth > MAX_INTERN_DEPTH:  # no real object nests this deep; keep hostile ones as sent
+        return value
+    if isinstance(value, dict):
+        return {sys.intern(str(k)): _interned(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interned(v, depth + 1) for v in value]
+    if isinstance(value, str) and len(value) <= SHORT:
+        return sys.intern(value)
+    return value
 
 
 class MemoryView:
@@ -111,13 +198,13 @@ class MemoryView:
         return list(self._backends.get((namespace, service), {}).values())
 
     def upsert(self, obj: JSONObject) -> None:
+        obj = slim(obj)  # first, so the index keys share the interned strings
         key = key_of(obj)
         if key is None:
             return
         self.delete(key.group_kind, key.namespace, key.name)
-        obj = slim(obj)
         self._objects[key.group_kind][key.namespace][key.name] = obj
-        for claim in claims(obj):
+        for claim in claims(obj, key):
             self._claims[claim.hostname].setdefault(key, []).append(claim)
             for wildcard in parent_wildcards(claim.hostname):
                 if not claim.hostname.startswith("*."):
