@@ -57,7 +57,7 @@ NAMES = "no-forbidden-label, two-denials, size-warning, crashes-on-label, add-te
         (
             "polices: {}\n",
             "edgeguard.yaml:1: unknown key 'polices' in the configuration; "
-            "expected one of: policies, view, userPolicies",
+            "expected one of: policies, view, userPolicies, userPolicyNamePrefix",
         ),
         (
             "policies:\n  add-team:\n    mode: Block\n",

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import policies
 from webhook import certs, kubeclient, logs, manifests, reports, reviewing, testrun
-from webhook.config import ConfigError, load
+from webhook.config import Config, ConfigError, load, user_policy_sources
 from webhook.engine import Engine
 from webhook.manifests import ManifestError
 from webhook.policy import Policy
 from webhook.review import ReviewError
 from webhook.serve import ServeSettings, ensure_dev_certificates, run, serve
 from webhook.server import DEFAULT_MAX_BODY
+from webhook.vap import VAPError, load_user_policies
 
 ENV = os.environ
 
@@ -109,11 +110,29 @@ def _review_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     p.add_argument("--show-mutations", action="store_true", help="print patches and results")
     p.add_argument("--warnings-as-errors", action="store_true", help="warnings exit 1")
+    _user_policy_arguments(p)
+
+
+def _user_policy_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="ValidatingAdmissionPolicy and binding files or folders to run too (repeatable)",
+    )
+    p.add_argument(
+        "--policy-name-prefix",
+        default="",
+        metavar="PREFIX",
+        help="prefix of the policy names in those files, as kustomize's namePrefix adds it",
+    )
 
 
 def _test_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("test", help="run policy case files and suite files under DIR")
     p.add_argument("dir", type=Path, metavar="DIR")
+    _user_policy_arguments(p)
 
 
 def _path(value: str | None) -> Path | None:
@@ -136,11 +155,13 @@ def parser() -> argparse.ArgumentParser:
 
 def _run_serve(args: argparse.Namespace) -> int:
     logs.setup(args.log_level)
-    shipped = policies.builtin()
     try:
-        config = load(args.config, shipped)
+        shipped, config = configured(args.config)
     except ConfigError as exc:
         print(f"edgeguard: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except VAPError as exc:
+        print(f"edgeguard: user policy error: {exc}", file=sys.stderr)
         return 2
     settings = ServeSettings(
         host=args.host,
@@ -175,6 +196,19 @@ def known_policies(extra: Sequence[Policy] = ()) -> list[Policy]:
     return [*policies.builtin(), *extra]
 
 
+def configured(
+    config: Path | None, policy_paths: Sequence[str] = (), prefix: str = ""
+) -> tuple[list[Policy], Config]:
+    """The built-in and user policies (from the configuration and the command line), and the
+    configuration checked against all of them. Raises ConfigError or VAPError."""
+    paths, config_prefix = user_policy_sources(config)
+    user = load_user_policies(paths, config_prefix) if paths else []
+    if policy_paths:
+        user += load_user_policies([Path(p) for p in policy_paths], prefix)
+    known = known_policies(user)
+    return known, load(config, known)
+
+
 def _colour() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in ENV
 
@@ -185,10 +219,10 @@ def _run_review(args: argparse.Namespace) -> int:
         return _usage("--operation UPDATE needs --old PATH with the objects as they are now")
     if operation == "CREATE" and args.old:
         return _usage("--old is for --operation UPDATE")
-    known = known_policies()
+    known, config = configured(args.config, args.policy, args.policy_name_prefix)
     stdin = sys.stdin.buffer
     run = reviewing.review(
-        Engine(known, load(args.config, known)),
+        Engine(known, config),
         manifests.load(args.paths, stdin),
         manifests.load(args.cluster_state, stdin),
         manifests.load(args.old, stdin),
@@ -201,7 +235,8 @@ def _run_review(args: argparse.Namespace) -> int:
 
 
 def _run_test(args: argparse.Namespace) -> int:
-    rows = testrun.run(args.dir, {p.name: p for p in known_policies()})
+    known, _ = configured(None, args.policy, args.policy_name_prefix)
+    rows = testrun.run(args.dir, {p.name: p for p in known})
     sys.stdout.write(testrun.table(rows, _colour()))
     return 0 if all(row.passed for row in rows) else 1
 
@@ -226,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _usage(str(exc))
     except ConfigError as exc:
         return _usage(f"configuration error: {exc}")
+    except VAPError as exc:
+        return _usage(f"user policy error: {exc}")
     return 2
 
 

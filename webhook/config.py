@@ -17,7 +17,7 @@ import yaml
 
 from webhook.policy import Mode, Policy
 
-TOP_KEYS = ("policies", "view", "userPolicies")
+TOP_KEYS = ("policies", "view", "userPolicies", "userPolicyNamePrefix")
 POLICY_KEYS = ("mode", "exemptNamespaces", "settings")
 VIEW_KEYS = ("notSynced", "reservationSeconds", "crdRecheckSeconds")
 NOT_SYNCED = ("Deny", "Warn")
@@ -94,7 +94,32 @@ def parse(text: str, source: str, policies: Iterable[Policy]) -> Config:
     users: tuple[str, ...] = ()
     if "userPolicies" in top:
         users = tuple(loc.strings(top["userPolicies"], "userPolicies"))
+    if "userPolicyNamePrefix" in top:
+        loc.typed(top["userPolicyNamePrefix"], "", "userPolicyNamePrefix")
     return Config(MappingProxyType(chosen), view, users, source)
+
+
+def user_policy_sources(path: Path | None) -> tuple[list[Path], str]:
+    """The ValidatingAdmissionPolicy files a configuration names (relative to it) and the name
+    prefix to give them; read before the rest, since `policies:` may set their modes."""
+    if path is None:
+        return [], ""
+    source = str(path)
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except OSError as exc:
+        raise ConfigError(source, 0, f"cannot read the configuration: {exc.strerror}") from exc
+    except yaml.YAMLError:
+        return [], ""  # parse() reports it with its line
+    if not isinstance(root, yaml.MappingNode):
+        return [], ""
+    loc = _Locator(source)
+    fields = {key.value: value for key, value in root.value if isinstance(key, yaml.ScalarNode)}
+    paths = loc.strings(fields["userPolicies"], "userPolicies") if "userPolicies" in fields else []
+    prefix = ""
+    if "userPolicyNamePrefix" in fields:
+        prefix = str(loc.typed(fields["userPolicyNamePrefix"], "", "userPolicyNamePrefix"))
+    return [path.parent / p for p in paths], prefix
 
 
 def _default(policy: Policy) -> PolicyConfig:

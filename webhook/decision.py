@@ -19,6 +19,8 @@ class Decision:
     code: int = 200
     patch: tuple[PatchOp, ...] = ()
     warnings: tuple[str, ...] = ()
+    # Extra audit annotations (key, value) the policy records whatever its verdict.
+    audit: tuple[tuple[str, str], ...] = ()
 
     @property
     def message(self) -> str:
@@ -26,7 +28,12 @@ class Decision:
 
     def with_warnings(self, *warnings: str) -> Decision:
         return Decision(
-            self.allowed, self.messages, self.code, self.patch, self.warnings + tuple(warnings)
+            self.allowed,
+            self.messages,
+            self.code,
+            self.patch,
+            self.warnings + tuple(warnings),
+            self.audit,
         )
 
 

@@ -130,6 +130,7 @@ class _Tally:
 
     def add(self, policy: Policy, decision: Decision, mode: Mode) -> None:
         name = policy.name
+        self.audit.update(decision.audit)
         tagged = tuple(f"[{name}] {m}" for m in decision.messages)
         self.warnings.extend(f"[{name}] {w}" for w in decision.warnings)
         if decision.code == 500:

@@ -1,0 +1,60 @@
+"""User ValidatingAdmissionPolicies wired into serve's configuration and `edgeguard review`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from webhook.cli import configured, main
+from webhook.engine import Engine
+from webhook.policy import Mode
+from webhook.review import Review
+from webhook.view import MemoryView
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "openbao-operator"
+SAMPLE = DATA / "samples" / "openbao_v1alpha1_openbaocluster.yaml"
+NAME = "openbao-operator-validate-openbaocluster/openbao-operator-validate-openbaocluster"
+MESSAGE = "spec.initContainer is required, must be enabled, and must specify a non-empty image."
+
+
+def test_the_configuration_loads_user_policies_and_sets_their_mode(tmp_path: Path) -> None:
+    config = tmp_path / "edgeguard.yaml"
+    config.write_text(
+        f"userPolicies: [{DATA / 'admission'}]\n"
+        "userPolicyNamePrefix: openbao-operator-\n"
+        f"policies:\n  {NAME}:\n    mode: Warn\n"
+    )
+    known, chosen = configured(config)
+    assert [p.name for p in known][-1] == NAME
+    assert chosen.policies[NAME].mode is Mode.WARN
+    sample = yaml.safe_load(SAMPLE.read_text())
+    sample["metadata"]["namespace"] = "openbao"
+    outcome = Engine(known, chosen).validate(Review.from_manifest(sample), MemoryView())
+    assert (outcome.allowed, outcome.warnings) == (True, (f"[{NAME}] {MESSAGE}",))
+
+
+def test_a_user_policy_file_that_names_no_loaded_policy_stops_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "edgeguard.yaml"
+    config.write_text(f"userPolicies: [{DATA / 'admission'}]\n")
+    assert main(["serve", "--config", str(config), "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    binding = DATA / "admission" / "validate-openbaocluster-binding.yaml"
+    assert err.startswith(
+        f"edgeguard: user policy error: {binding}:6: spec.policyName: no "
+        "ValidatingAdmissionPolicy named 'openbao-operator-validate-openbaocluster' is loaded"
+    )
+
+
+def test_review_runs_user_policies_beside_the_built_in_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["review", "--policy", str(DATA / "admission")]
+    args += ["--policy-name-prefix", "openbao-operator-", str(SAMPLE)]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert f"  DENY  {NAME}: {MESSAGE}\n" in out
+    assert "  PASS  route-required-fields\n" in out
