@@ -195,3 +195,9 @@ def test_run_takes_uvloop_when_it_is_installed() -> None:
 
     run(main())
     assert loops == ["uvloop"]
+
+
+def test_the_cli_default_body_limit_is_the_servers() -> None:
+    from webhook import cli, server
+
+    assert cli.DEFAULT_MAX_BODY == server.DEFAULT_MAX_BODY == 3 * 1024 * 1024

@@ -14,17 +14,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import policies
-from webhook import certs, kubeclient, logs, manifests, reports, reviewing, testrun
+from webhook import logs, manifests, reports, reviewing, testrun
 from webhook.config import Config, ConfigError, load, user_policy_sources
 from webhook.engine import Engine
 from webhook.manifests import ManifestError
 from webhook.policy import Policy
 from webhook.review import ReviewError
-from webhook.serve import ServeSettings, ensure_dev_certificates, run, serve
-from webhook.server import DEFAULT_MAX_BODY
 from webhook.vap import VAPError, load_user_policies
 
 ENV = os.environ
+# The server's body limit (webhook/server.py says why); repeated so that `review` and `test`
+# need not import the HTTPS stack.
+DEFAULT_MAX_BODY = 3 * 1024 * 1024
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -52,7 +53,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument(
         "--max-body",
         type=int,
-        default=int(_env("MAX_BODY") or DEFAULT_MAX_BODY),
+        default=int(_env("MAX_BODY") or DEFAULT_MAX_BODY),  # 3 MiB: see webhook/server.py
         help="largest request body in bytes (default 3 MiB: the API server's cap)",
     )
     p.add_argument(
@@ -154,6 +155,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    # The HTTPS stack and the cluster client are imported only where they are used, so
+    # `edgeguard review` in CI starts fast.
+    from webhook import kubeclient
+    from webhook.serve import ServeSettings, ensure_dev_certificates, run, serve
+
     logs.setup(args.log_level)
     try:
         shipped, config = configured(args.config)
@@ -185,6 +191,8 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _run_certs(args: argparse.Namespace) -> int:
+    from webhook import certs
+
     paths = certs.generate(args.out, args.service, args.namespace, tuple(args.san), args.days)
     print(f"wrote {paths.ca}, {paths.cert}, {paths.key}")
     print(f"caBundle: {certs.ca_bundle(paths.ca)}")

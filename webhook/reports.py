@@ -1,7 +1,7 @@
 """How a review run is shown: text for people, JSON for scripts, SARIF and JUnit for CI.
 
 Pure functions from a `Run` to a string; the CLI decides where it goes. The JSON schema
-(`edgeguard.review/v1`) is documented in docs/cli.md and only grows by new keys.
+(`edgeguard.review/v1`) is documented in README.md and only grows by new keys.
 """
 
 from __future__ import annotations
