@@ -8,6 +8,7 @@ only reads and locates documents: what they mean is the engine's business.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -213,7 +214,7 @@ def parse(text: str, name: str, limits: Limits = Limits()) -> list[Document]:
 
 def _parse(loader: Any, name: str, limits: Limits) -> list[Document]:
     documents: list[Document] = []
-    try:
+    with _located(loader, name):
         while loader.check_node():
             node = loader.get_node()
             if node is None:
@@ -222,14 +223,6 @@ def _parse(loader: Any, name: str, limits: Limits) -> list[Document]:
             value = loader.construct_document(node)
             if value is not None:
                 documents.extend(_objects(value, node, name))
-    except _Bounded as exc:
-        raise ManifestError(name, exc.line, exc.message) from exc
-    except yaml.YAMLError as exc:
-        raise ManifestError(name, _line(exc), f"not valid YAML: {_problem(exc)}") from exc
-    except RecursionError as exc:
-        raise ManifestError(name, 0, "nested too deeply") from exc
-    finally:
-        loader.dispose()
     return documents
 
 
@@ -237,8 +230,15 @@ def read_value(path: str, limits: Limits = Limits()) -> Any:
     """One YAML document of any shape (a test case, a suite file), read with the same caps."""
     name = _name(path)
     loader = BoundedLoader(read(path, None, limits), limits)
-    try:
+    with _located(loader, name):
         return loader.get_single_data()
+
+
+@contextlib.contextmanager
+def _located(loader: Any, name: str) -> Iterator[None]:
+    """Turns the loader's errors into ManifestErrors with file and line; disposes of it."""
+    try:
+        yield
     except _Bounded as exc:
         raise ManifestError(name, exc.line, exc.message) from exc
     except yaml.YAMLError as exc:
