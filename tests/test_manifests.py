@@ -501,6 +501,16 @@ def test_deployment_availability(built: dict[str, list[Obj]]) -> None:
     assert all(pod_labels.get(k) == v for k, v in service["selector"].items())
 
 
+def test_shutdown_fits_the_termination_grace_period(built: dict[str, list[Obj]]) -> None:
+    from webhook.serve import ServeSettings
+
+    pod = deployment(built["base"])["spec"]["template"]["spec"]
+    assert container(built["base"])["lifecycle"] == {
+        "preStop": {"exec": {"command": ["sleep", "5"]}}
+    }
+    assert pod["terminationGracePeriodSeconds"] == 35 > 5 + ServeSettings().grace_seconds
+
+
 def test_container_probes_ports_resources_and_args(built: dict[str, list[Obj]]) -> None:
     c = container(built["base"])
     assert c["ports"] == [{"name": "https", "containerPort": 8443, "protocol": "TCP"}]

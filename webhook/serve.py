@@ -21,7 +21,7 @@ from webhook.certwatch import CertWatcher
 from webhook.cluster import ClusterWatch, ViewMetrics, WatchSettings
 from webhook.engine import Engine
 from webhook.reservations import ReservingView
-from webhook.server import DEFAULT_MAX_BODY, ServerState, make_app
+from webhook.server import DEFAULT_BODY_SECONDS, DEFAULT_MAX_BODY, ServerState, make_app
 from webhook.view import ClusterView, MemoryView
 
 log = logging.getLogger("edgeguard.serve")
@@ -38,6 +38,12 @@ class ServeSettings:
     extra_sans: tuple[str, ...] = ()
     grace_seconds: float = 25.0
     cert_poll_seconds: float = 2.0
+    # aiohttp closes a connection that has not sent a complete request head this long after it
+    # opened or after its previous answer (aiohttp's default: 3630 s). Above the API server's
+    # 90 s idle timeout for webhook connections (Go's http.DefaultTransport) so that it, not
+    # we, ends idle keep-alive connections.
+    idle_seconds: float = 120.0
+    body_seconds: float = DEFAULT_BODY_SECONDS
     kubeconfig: Path | None = None
     environ: Mapping[str, str] = field(default_factory=dict)
 
@@ -89,7 +95,11 @@ async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | Non
         live = ReservingView(MemoryView(synced=client is None), hold)
         view = live
     state = ServerState(
-        engine, view, max_body=settings.max_body, admitted=live.admitted if live else None
+        engine,
+        view,
+        max_body=settings.max_body,
+        body_seconds=settings.body_seconds,
+        admitted=live.admitted if live else None,
     )
     state.checks["certificate"] = lambda: watcher.loaded
     watch: ClusterWatch | None = None
@@ -97,7 +107,11 @@ async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | Non
         metrics = ViewMetrics(state.metrics.registry, objects=state.metrics.view_objects)
         watch = ClusterWatch(client, live, WatchSettings.from_config(engine.config.view), metrics)
         watch.start()
-    runner = web.AppRunner(make_app(state), shutdown_timeout=settings.grace_seconds)
+    runner = web.AppRunner(
+        make_app(state),
+        shutdown_timeout=settings.grace_seconds,
+        keepalive_timeout=settings.idle_seconds,
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=watcher.context)
     await site.start()
@@ -109,6 +123,7 @@ async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | Non
     reload_task = asyncio.create_task(watcher.run())
     try:
         await stop.wait()
+        state.closing = True
         # aiohttp's own shutdown drops TLS connections whose body is still arriving, so stop
         # accepting first and wait for the admissions in progress before closing connections.
         await site.stop()

@@ -30,6 +30,10 @@ from webhook.view import ClusterView
 # The API server caps request bodies at 3 MiB (etcd's default object limit is 1.5 MiB, and an
 # UPDATE review carries the object twice), so a larger body is not a real AdmissionReview.
 DEFAULT_MAX_BODY = 3 * 1024 * 1024
+# The API server sends a review's body at once, within its webhook timeout (at most 30 s); a
+# body still arriving after this long is a stalled or hostile client. aiohttp has no body
+# timeout of its own: without this the handler (and SIGTERM's drain) waits for it forever.
+DEFAULT_BODY_SECONDS = 10.0
 JSON_TYPES = ("application/json",)
 Decide = Callable[[Review, ClusterView], Outcome]
 
@@ -40,8 +44,12 @@ class ServerState:
     view: ClusterView
     metrics: Metrics = field(default_factory=Metrics)
     max_body: int = DEFAULT_MAX_BODY
+    body_seconds: float = DEFAULT_BODY_SECONDS
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     in_flight: int = 0
+    # Set on SIGTERM: every answer from then on closes its connection, so a keep-alive client
+    # (the API server) does not send its next review into a socket about to be closed.
+    closing: bool = False
     # Called right after a validating verdict, before any other request runs (no await in
     # between), so the live view can hold an admitted claim until the watch shows it.
     admitted: Callable[[Review, bool], object] | None = None
@@ -59,8 +67,9 @@ STATE = web.AppKey("state", ServerState)
 
 
 def parse_json(raw: bytes) -> Any:
-    """orjson when installed (edgeguard[fast]); the standard library decides what it refuses,
-    so the verdict on odd input and the 400 reason are the same with or without orjson."""
+    """orjson when installed (edgeguard[fast]); what orjson refuses goes to the standard
+    library, which decides and words the 400. One difference remains: orjson reads integers
+    beyond 64 bits as floats (Kubernetes never sends them)."""
     if orjson is not None:
         try:
             return orjson.loads(raw)
@@ -98,14 +107,17 @@ def _admission(
         state = request.app[STATE]
         state.in_flight += 1
         try:
-            return await admit(request, state)
+            response = await admit(request, state)
         finally:
             state.in_flight -= 1
+        if state.closing:
+            response.force_close()
+        return response
 
     async def admit(request: web.Request, state: ServerState) -> web.StreamResponse:
         refused = _check_transport(request, state.max_body)
         if refused is None:
-            body, refused = await _read_json(request, state.max_body)
+            body, refused = await _read_json(request, state.max_body, state.body_seconds)
         if refused is not None:
             state.metrics.rejected.labels(endpoint, str(refused.status)).inc()
             return refused
@@ -139,11 +151,21 @@ def _check_transport(request: web.Request, max_body: int) -> web.Response | None
     return None
 
 
-async def _read_json(request: web.Request, max_body: int) -> tuple[Any, web.Response | None]:
+async def _read_json(
+    request: web.Request, max_body: int, seconds: float
+) -> tuple[Any, web.Response | None]:
     try:
-        raw = await request.read()
+        async with asyncio.timeout(seconds):
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return None, error(413, f"body exceeds the limit of {max_body} bytes")
+    except TimeoutError:
+        refused = error(408, f"body not received within {seconds:g} s")
+        refused.force_close()
+        return None, refused
+    except ConnectionError:
+        # The client went away mid-body: nobody reads this answer, but no traceback is logged.
+        return None, error(400, "connection lost before the whole body arrived")
     if len(raw) > max_body:
         return None, error(413, f"body of {len(raw)} bytes exceeds the limit of {max_body} bytes")
     if not raw:
