@@ -322,3 +322,23 @@ async def eventually(check: Callable[[], object], seconds: float = 3.0) -> None:
     async with asyncio.timeout(seconds):
         while not check():
             await asyncio.sleep(0.005)
+
+
+# A Gateway with one TLS Passthrough listener open to every namespace, for tests of the view.
+EDGE_GATEWAY: dict[str, Any] = {
+    "apiVersion": "gateway.networking.k8s.io/v1",
+    "kind": "Gateway",
+    "metadata": {"name": "edge", "namespace": "edge"},
+    "spec": {
+        "gatewayClassName": "edge",
+        "listeners": [
+            {
+                "name": "tls",
+                "protocol": "TLS",
+                "port": 443,
+                "tls": {"mode": "Passthrough"},
+                "allowedRoutes": {"namespaces": {"from": "All"}},
+            }
+        ],
+    },
+}

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from policies import unique_hostnames
-from tests.fake_apiserver import FakeApiServer, eventually, tls_route
+from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, eventually, tls_route
 from tests.support import admission_review
 from webhook.cluster import ClusterWatch, ViewMetrics, WatchSettings, rbac_rules
 from webhook.config import Config
@@ -391,23 +391,6 @@ async def admit(client: Client, obj: dict[str, Any], dry_run: bool = False) -> A
         return (await response.json())["response"]
 
 
-EDGE_GATEWAY = {
-    "apiVersion": "gateway.networking.k8s.io/v1",
-    "kind": "Gateway",
-    "metadata": {"name": "edge", "namespace": "edge"},
-    "spec": {
-        "gatewayClassName": "edge",
-        "listeners": [
-            {
-                "name": "tls",
-                "protocol": "TLS",
-                "port": 443,
-                "tls": {"mode": "Passthrough"},
-                "allowedRoutes": {"namespaces": {"from": "All"}},
-            }
-        ],
-    },
-}
 
 
 @pytest.mark.parametrize(

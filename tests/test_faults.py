@@ -31,7 +31,7 @@ from pytest_aiohttp import AiohttpServer
 
 import policies
 from policies import unique_hostnames
-from tests.fake_apiserver import FakeApiServer, eventually
+from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, eventually
 from tests.support import admission_review
 from webhook.cluster import ClusterWatch, ViewMetrics, WatchSettings
 from webhook.config import Config
@@ -52,26 +52,6 @@ FAST = WatchSettings(
 )
 SHIPPED = policies.builtin()
 STABLE = [f"stable-{i}.example.com" for i in range(5)]
-
-
-def gateway() -> dict[str, Any]:
-    return {
-        "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "Gateway",
-        "metadata": {"name": "edge", "namespace": "edge"},
-        "spec": {
-            "gatewayClassName": "traefik",
-            "listeners": [
-                {
-                    "name": "tls",
-                    "protocol": "TLS",
-                    "port": 443,
-                    "tls": {"mode": "Passthrough"},
-                    "allowedRoutes": {"namespaces": {"from": "All"}},
-                }
-            ],
-        },
-    }
 
 
 def route(name: str, hostname: str) -> dict[str, Any]:
@@ -125,7 +105,7 @@ async def test_watch_cut_repeatedly_converges_and_no_verdict_is_wrong(
     rng = random.Random(cuts)
     fake = FakeApiServer(token=TOKEN)
     fake.install_all()
-    fake.create(gateway())
+    fake.create(EDGE_GATEWAY)
     for i, hostname in enumerate(STABLE):
         fake.create(route(f"stable-{i}", hostname))
     engine = Engine([unique_hostnames.POLICY], Config.defaults([unique_hostnames.POLICY]))
