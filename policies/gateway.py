@@ -110,9 +110,8 @@ def admits_namespace(
 def namespace_labels(namespace: JSONObject) -> dict[str, Any]:
     """A Namespace's labels, with the kubernetes.io/metadata.name label Kubernetes sets."""
     labels = metadata(namespace).get("labels")
-    found = dict(labels) if isinstance(labels, dict) else {}
-    found.setdefault(NAME_LABEL, str(metadata(namespace).get("name") or ""))
-    return found
+    name = str(metadata(namespace).get("name") or "")
+    return {NAME_LABEL: name} | (labels if isinstance(labels, dict) else {})
 
 
 def matches_selector(selector: object, labels: Mapping[str, Any]) -> bool:

@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
-from policies.gateway import DEFAULT_KINDS, admits_kind, gateway_for, matches_selector
+from policies.gateway import (
+    DEFAULT_KINDS,
+    admits_kind,
+    gateway_for,
+    matches_selector,
+    namespace_labels,
+)
 from policies.gateway import selected_listeners as listeners_selected_by
 from webhook.decision import Decision, allowed, denied
 from webhook.kinds import (
@@ -30,7 +36,6 @@ from webhook.view import ClusterView
 
 JSONObject = Mapping[str, Any]
 # Kubernetes sets this label on every Namespace (since 1.22); Gateway API examples select on it.
-NAME_LABEL = "kubernetes.io/metadata.name"
 
 
 class Ref(NamedTuple):
@@ -161,11 +166,12 @@ def _namespace_refusal(
     if source != "Selector":
         return f"admits no namespace (allowedRoutes.namespaces.from: {source})"
     found = view.get(NAMESPACE, None, route_ns)
-    own = metadata(found).get("labels") if found else None
-    labels = {NAME_LABEL: route_ns} | (own if isinstance(own, dict) else {})
-    selector = dig(namespaces, "selector")
-    if found is None or matches_selector(selector, labels):
+    if found is None:
         return None  # an unknown Namespace's labels cannot be judged
+    labels = namespace_labels(found)
+    selector = dig(namespaces, "selector")
+    if matches_selector(selector, labels):
+        return None
     return (
         f"admits routes only from namespaces matching {render_selector(selector)} "
         f"(allowedRoutes.namespaces.from: Selector), and Namespace {route_ns} "

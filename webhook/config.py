@@ -49,8 +49,6 @@ class ViewConfig:
 class Config:
     policies: Mapping[str, PolicyConfig]
     view: ViewConfig = ViewConfig()
-    user_policies: tuple[str, ...] = ()
-    source: str = "<defaults>"
 
     @classmethod
     def defaults(cls, policies: Iterable[Policy]) -> Config:
@@ -91,12 +89,12 @@ def parse(text: str, source: str, policies: Iterable[Policy]) -> Config:
         for name, node in entries.items():
             chosen[name] = _policy(loc, node, known[name])
     view = _view(loc, top["view"]) if "view" in top else ViewConfig()
-    users: tuple[str, ...] = ()
+    # userPolicies are loaded before this (user_policy_sources); here they are only checked.
     if "userPolicies" in top:
-        users = tuple(loc.strings(top["userPolicies"], "userPolicies"))
+        loc.strings(top["userPolicies"], "userPolicies")
     if "userPolicyNamePrefix" in top:
         loc.typed(top["userPolicyNamePrefix"], "", "userPolicyNamePrefix")
-    return Config(MappingProxyType(chosen), view, users, source)
+    return Config(MappingProxyType(chosen), view)
 
 
 def user_policy_sources(path: Path | None) -> tuple[list[Path], str]:

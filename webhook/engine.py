@@ -16,7 +16,7 @@ from typing import Any
 
 import jsonpatch
 
-from webhook.config import Config
+from webhook.config import Config, PolicyConfig
 from webhook.decision import Decision, PatchOp, errored
 from webhook.policy import Mode, Policy
 from webhook.review import Review
@@ -53,6 +53,11 @@ class Outcome:
         return "; ".join(self.messages)
 
     @property
+    def decision(self) -> str:
+        """allowed, denied or error: the label of metrics and decision logs."""
+        return "allowed" if self.allowed else "error" if self.code == 500 else "denied"
+
+    @property
     def fired(self) -> tuple[str, ...]:
         return tuple(r.policy for r in self.results if r.result != "allow")
 
@@ -67,6 +72,9 @@ class Engine:
         self.config = config
         self.validating = tuple(p for p in ordered if not p.mutating)
         self.mutating = tuple(p for p in ordered if p.mutating)
+        # Each policy with its configuration, resolved once: the request path only reads it.
+        self._validating = tuple((p, config.for_policy(p)) for p in self.validating)
+        self._mutating = tuple((p, config.for_policy(p)) for p in self.mutating)
 
     @property
     def policies(self) -> tuple[Policy, ...]:
@@ -74,17 +82,17 @@ class Engine:
 
     def validate(self, review: Review, view: ClusterView) -> Outcome:
         tally = _Tally()
-        for policy in self._active(self.validating, review):
-            tally.add(policy, self._run(policy, review, view), self.config.for_policy(policy).mode)
+        for policy, chosen in self._active(self._validating, review):
+            tally.add(policy, self._run(policy, chosen, review, view), chosen.mode)
         return tally.outcome(review.object)
 
     def mutate(self, review: Review, view: ClusterView) -> Outcome:
         """Runs mutating policies in order, each on the object the previous one left."""
         tally = _Tally()
         current = review
-        for policy in self._active(self.mutating, review):
-            mode = self.config.for_policy(policy).mode
-            decision = self._run(policy, current, view)
+        for policy, chosen in self._active(self._mutating, review):
+            mode = chosen.mode
+            decision = self._run(policy, chosen, current, view)
             if decision.patch and mode is Mode.ENFORCE and current.object is not None:
                 try:
                     new = jsonpatch.apply_patch(current.object, list(decision.patch))
@@ -96,22 +104,26 @@ class Engine:
             tally.add(policy, decision, mode)
         return tally.outcome(current.object)
 
-    def _active(self, policies: tuple[Policy, ...], review: Review) -> Iterable[Policy]:
-        for policy in policies:
-            settings = self.config.for_policy(policy)
-            if settings.mode is Mode.OFF or not policy.matches(review):
+    @staticmethod
+    def _active(
+        policies: tuple[tuple[Policy, PolicyConfig], ...], review: Review
+    ) -> Iterable[tuple[Policy, PolicyConfig]]:
+        for policy, chosen in policies:
+            if chosen.mode is Mode.OFF or not policy.matches(review):
                 continue
-            if review.namespace and review.namespace in settings.exempt_namespaces:
+            if review.namespace and review.namespace in chosen.exempt_namespaces:
                 continue
-            yield policy
+            yield policy, chosen
 
-    def _run(self, policy: Policy, review: Review, view: ClusterView) -> Decision:
+    def _run(
+        self, policy: Policy, chosen: PolicyConfig, review: Review, view: ClusterView
+    ) -> Decision:
         if policy.referential and not view.synced:
             if self.config.view.not_synced == "Warn":
                 return Decision(True, warnings=(NOT_SYNCED,))
             return Decision(False, (NOT_SYNCED,), 403)
         try:
-            return policy(review, view, self.config.for_policy(policy).settings)
+            return policy(review, view, chosen.settings)
         except Exception as exc:
             log.exception("policy %s raised on %s %s", policy.name, review.kind, review.name)
             return errored(exc)

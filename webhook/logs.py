@@ -54,7 +54,6 @@ def setup(level: str = "INFO") -> None:
 
 
 def decision_fields(endpoint: str, review: Review, outcome: Outcome, ms: float) -> dict[str, Any]:
-    decision = "allowed" if outcome.allowed else "error" if outcome.code == 500 else "denied"
     where = f"{review.namespace}/{review.name}" if review.namespace else review.name
     return {
         "endpoint": endpoint,
@@ -64,7 +63,7 @@ def decision_fields(endpoint: str, review: Review, outcome: Outcome, ms: float) 
         "operation": review.operation,
         "dryRun": review.dry_run,
         "user": review.user,
-        "decision": decision,
+        "decision": outcome.decision,
         "policies": list(outcome.fired),
         "patched": bool(outcome.patch),
         "latencyMs": round(ms, 3),

@@ -55,11 +55,14 @@ class Metrics:
         )
 
     def observe(self, endpoint: str, review: Review, outcome: Outcome, seconds: float) -> None:
-        decision = "allowed" if outcome.allowed else "error" if outcome.code == 500 else "denied"
-        self._child(self.requests, endpoint, review.group_kind, review.operation, decision).inc()
+        labels = (endpoint, review.group_kind, review.operation, outcome.decision)
+        self._child(self.requests, *labels).inc()
         self._child(self.latency, endpoint).observe(seconds)
         for result in outcome.results:
             self._child(self.evaluations, result.policy, result.result).inc()
+
+    def refused(self, endpoint: str, status: int) -> None:
+        self._child(self.rejected, endpoint, status).inc()
 
     def _child(self, metric: Any, *labels: object) -> Any:
         """metric.labels(...), remembered: prometheus-client's lookup is slow on the hot path."""

@@ -20,7 +20,6 @@ from webhook.review import Review
 from webhook.view import MemoryView
 
 JSONObject = Mapping[str, Any]
-FAILED = frozenset({"deny", "error"})
 
 
 @dataclass(frozen=True)
@@ -82,11 +81,6 @@ class Run:
         return 1 if failed else 0
 
 
-def identity(obj: JSONObject) -> ObjectKey | None:
-    """How an old object is matched to a new one: group, kind, namespace and name."""
-    return key_of(obj)
-
-
 def review(
     engine: Engine,
     documents: Sequence[Document],
@@ -96,22 +90,32 @@ def review(
 ) -> Run:
     """Admit every document. For UPDATE, an object with no old version is a CREATE."""
     view = MemoryView([*(d.obj for d in cluster), *(d.obj for d in documents)])
-    olds = {identity(d.obj): d.obj for d in old} if operation == "UPDATE" else {}
-    olds.pop(None, None)
-    reports = tuple(_admit(engine, view, doc, olds.get(identity(doc.obj))) for doc in documents)
-    rules = tuple(
-        Rule(p.name, p.description, engine.config.for_policy(p).mode.value) for p in engine.policies
+    # An old object matches a new one by group, kind, namespace and name.
+    olds: dict[ObjectKey | None, JSONObject] = (
+        {key_of(d.obj): d.obj for d in old} if operation == "UPDATE" else {}
     )
+    olds.pop(None, None)
+    modes = {p.name: engine.config.for_policy(p).mode.value for p in engine.policies}
+    reports = tuple(
+        _admit(engine, modes, view, doc, olds.get(key_of(doc.obj))) for doc in documents
+    )
+    rules = tuple(Rule(p.name, p.description, modes[p.name]) for p in engine.policies)
     return Run(reports, rules)
 
 
-def _admit(engine: Engine, view: MemoryView, doc: Document, old: JSONObject | None) -> ObjectReport:
+def _admit(
+    engine: Engine,
+    modes: Mapping[str, str],
+    view: MemoryView,
+    doc: Document,
+    old: JSONObject | None,
+) -> ObjectReport:
     operation = "CREATE" if old is None else "UPDATE"
     request = Review.from_manifest(doc.obj, operation, old, doc.source)
     mutated = engine.mutate(request, view)
     checked = dataclasses.replace(request, object=mutated.object) if mutated.patch else request
     validated = engine.validate(checked, view)
-    verdicts = (*_verdicts(engine, validated), *_verdicts(engine, mutated))
+    verdicts = (*_verdicts(modes, validated), *_verdicts(modes, mutated))
     return ObjectReport(
         document=doc,
         review=request,
@@ -123,8 +127,7 @@ def _admit(engine: Engine, view: MemoryView, doc: Document, old: JSONObject | No
     )
 
 
-def _verdicts(engine: Engine, outcome: Outcome) -> Iterable[Verdict]:
-    modes = {p.name: engine.config.for_policy(p).mode.value for p in engine.policies}
+def _verdicts(modes: Mapping[str, str], outcome: Outcome) -> Iterable[Verdict]:
     for result in outcome.results:
         messages = list(result.messages)
         messages += [w for w in result.warnings if w not in messages]

@@ -6,7 +6,7 @@ admission a rule that returns a non-bool or fails to evaluate denies and names i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from webhook.decision import Decision, verdict
 from webhook.kinds import GroupKind
 from webhook.policy import Settings
 from webhook.review import Review
+from webhook.vap_eval import request_of
 from webhook.view import ClusterView
 
 VARIABLES = ("object", "oldObject", "request")
@@ -54,7 +55,7 @@ class RuleSet:
         if not matching or review.object is None:
             return verdict(())
         activation = self.env.activation(
-            {"object": review.object, "oldObject": review.old_object, "request": _request(review)}
+            {"object": review.object, "oldObject": review.old_object, "request": request_of(review)}
         )
         return verdict(self._failures(matching, activation))
 
@@ -70,20 +71,6 @@ class RuleSet:
                 yield f"rule {rule.name} returned {type(result).__name__}, not bool (denied)"
             elif not result:
                 yield rule.message
-
-
-def _request(review: Review) -> Mapping[str, Any]:
-    return {
-        "operation": review.operation,
-        "namespace": review.namespace or "",
-        "name": review.name,
-        "dryRun": review.dry_run,
-        "kind": {
-            "group": review.kind.group,
-            "version": review.kind.version,
-            "kind": review.kind.kind,
-        },
-    }
 
 
 def load(path: Path, env: Environment | None = None) -> RuleSet:

@@ -20,9 +20,9 @@ STDIN_URI = "stdin"
 
 
 def sarif(run: Run) -> str:
-    names = [rule.name for rule in run.rules]
+    index = {rule.name: i for i, rule in enumerate(run.rules)}
     results = [
-        _result(report, verdict, names.index(verdict.policy))
+        _result(report, verdict, index[verdict.policy])
         for report in run.objects
         for verdict in report.verdicts
         if verdict.result in LEVELS

@@ -119,13 +119,13 @@ def _admission(
         if refused is None:
             body, refused = await _read_json(request, state.max_body, state.body_seconds)
         if refused is not None:
-            state.metrics.rejected.labels(endpoint, str(refused.status)).inc()
+            state.metrics.refused(endpoint, refused.status)
             return refused
         start = time.perf_counter()
         try:
             review = Review.from_admission(body)
         except ReviewError as exc:
-            state.metrics.rejected.labels(endpoint, "400").inc()
+            state.metrics.refused(endpoint, 400)
             return error(400, str(exc))
         outcome = decide(review, state.view)
         if endpoint == "validate" and state.admitted is not None:

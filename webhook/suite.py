@@ -17,6 +17,7 @@ Used by the test suite and by `edgeguard test`, which shows each result as a `Ro
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +25,10 @@ from types import MappingProxyType
 from typing import Any
 
 import jsonpatch
-import yaml
 
 from webhook.config import Config, PolicyConfig
 from webhook.engine import Engine, Outcome
-from webhook.manifests import read_value
+from webhook.manifests import ManifestError, load, read_value
 from webhook.policy import Mode, Policy
 from webhook.review import Review
 from webhook.view import MemoryView
@@ -53,10 +53,6 @@ class CaseResult:
     case: Case
     problems: tuple[str, ...]
     outcome: Outcome | None = None
-
-    @property
-    def passed(self) -> bool:
-        return not self.problems
 
     @property
     def got(self) -> str:
@@ -96,18 +92,13 @@ def discover(root: Path) -> list[Case]:
         if verdict not in VERDICTS:
             continue
         spec = read_value(str(path)) or {}
+        if not isinstance(spec, dict):
+            raise ManifestError(
+                str(path), 1, "a case file is a mapping (description, request, ...)"
+            )
         policy = str(spec.get("policy") or path.parent.parent.name)
         cases.append(Case(path, policy, verdict, spec))
     return cases
-
-
-def load_objects(paths: Iterable[Path]) -> list[Mapping[str, Any]]:
-    objects: list[Mapping[str, Any]] = []
-    for path in paths:
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if isinstance(doc, dict):
-                objects.append(doc)
-    return objects
 
 
 def run_case(case: Case, policies: Mapping[str, Policy]) -> CaseResult:
@@ -116,7 +107,7 @@ def run_case(case: Case, policies: Mapping[str, Policy]) -> CaseResult:
         return CaseResult(case, (f"unknown policy {case.policy!r}",))
     spec = case.spec
     files = [case.path.parent / str(p) for p in spec.get("clusterFiles") or []]
-    cluster = [*load_objects(files), *(spec.get("cluster") or [])]
+    cluster = [*(doc.obj for doc in load(str(f) for f in files)), *(spec.get("cluster") or [])]
     view = MemoryView(cluster)
     mode = Mode(spec["mode"]) if "mode" in spec else policy.default_mode
     settings = dict(policy.defaults) | dict(spec.get("settings") or {})
@@ -142,32 +133,12 @@ def _review(request: Mapping[str, Any], path: Path) -> Review:
     review = Review.from_manifest(base, operation, old, source=str(path))
     if operation == "DELETE":
         return review
-    return Review(
-        review.uid,
-        operation,
-        review.kind,
-        review.namespace,
-        review.name,
-        obj,
-        old,
-        dry_run=bool(request.get("dryRun", False)),
-        source=str(path),
-    )
+    return dataclasses.replace(review, object=obj, dry_run=bool(request.get("dryRun", False)))
 
 
 def _with_object(review: Review, patch: Sequence[Mapping[str, Any]]) -> Review:
     new = jsonpatch.apply_patch(review.object, [dict(op) for op in patch])
-    return Review(
-        review.uid,
-        review.operation,
-        review.kind,
-        review.namespace,
-        review.name,
-        new,
-        review.old_object,
-        review.dry_run,
-        source=review.source,
-    )
+    return dataclasses.replace(review, object=new)
 
 
 def _compare(case: Case, outcome: Outcome, expect: Mapping[str, Any]) -> Iterable[str]:

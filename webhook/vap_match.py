@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from webhook.kinds import KINDS, GroupKind
+from webhook.kinds import KINDS, NAMESPACE, GroupKind
 from webhook.review import Review
 from webhook.vap_labels import EVERYTHING, LabelSelector, labels_of, parse_selector
 from webhook.vap_yaml import Node
@@ -151,7 +151,7 @@ class MatchResources:
         # A Namespace is matched on its own labels; other cluster-scoped objects always match.
         if self.namespace_selector.empty:
             return True
-        if res.group_kind == GroupKind("", "Namespace"):
+        if res.group_kind == NAMESPACE:
             return self.namespace_selector.matches(labels_of(review.current))
         if not res.namespaced:
             return True
