@@ -23,7 +23,7 @@ from webhook.kinds import (
     GroupKind,
     group_kind_of,
 )
-from webhook.refs import ParentRef, dig, metadata
+from webhook.refs import ParentRef, dicts, dig, metadata
 from webhook.view import ClusterView
 
 JSONObject = Mapping[str, Any]
@@ -176,3 +176,22 @@ def passthrough_reason(view: ClusterView, namespace: str, service: str) -> str |
 
 def names(items: Sequence[JSONObject]) -> str:
     return ", ".join(repr(item.get("name", "?")) for item in items)
+
+
+def grant_permits(
+    grant: JSONObject, source: GroupKind, namespace: str, target: GroupKind, name: str
+) -> bool:
+    """Whether a ReferenceGrant (in the target's namespace) lets `source` objects in
+    `namespace` refer to the `target` kind object `name` (an empty `to.name`: any)."""
+    from_ok = any(
+        item.get("group", "") == source.group
+        and item.get("kind") == source.kind
+        and item.get("namespace") == namespace
+        for item in dicts(dig(grant, "spec", "from"))
+    )
+    return from_ok and any(
+        item.get("group", "") == target.group
+        and item.get("kind") == target.kind
+        and item.get("name") in (None, "", name)
+        for item in dicts(dig(grant, "spec", "to"))
+    )

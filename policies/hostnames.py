@@ -19,16 +19,6 @@ def is_wildcard(hostname: str) -> bool:
     return hostname.startswith("*.")
 
 
-def covers(wildcard: str, name: str) -> bool:
-    """Whether `*.example.com` matches `name`: one or more labels, never the bare suffix."""
-    return is_wildcard(wildcard) and not is_wildcard(name) and name.endswith(wildcard[1:])
-
-
-def overlap(a: str, b: str) -> bool:
-    """Two different names that a wildcard makes overlap (either way round)."""
-    return a != b and (covers(a, b) or covers(b, a))
-
-
 def problem(hostname: str) -> str | None:
     """Why a hostname is not valid, or None when it is."""
     if not hostname:

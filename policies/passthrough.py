@@ -25,7 +25,7 @@ from policies.gateway import (
 from webhook.decision import Decision, allowed, denied, verdict
 from webhook.kinds import GATEWAY, GRPCROUTE, HTTPROUTE, OPENBAO_CLUSTER, POOL, TLSROUTE
 from webhook.policy import Policy, Settings
-from webhook.refs import ParentRef, backend_refs, dig, key_of, metadata, parent_refs
+from webhook.refs import ParentRef, as_list, backend_refs, dig, key_of, metadata, parent_refs
 from webhook.review import Review
 from webhook.view import ClusterView
 
@@ -53,7 +53,6 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
     obj = review.object
     if review.operation == "DELETE" or obj is None or metadata(obj).get("deletionTimestamp"):
         return allowed()  # deleting, or a finalizer being removed: nothing gets routed anew
-    obj = placed(obj, review.namespace)
     kind = review.group_kind
     if kind == OPENBAO_CLUSTER:
         return check_openbao(obj, view)
@@ -64,16 +63,8 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
     if kind in (HTTPROUTE, GRPCROUTE):
         return check_http_backends(obj, view)
     if kind == GATEWAY and review.old_object is not None:
-        old = placed(review.old_object, review.namespace)
-        return check_gateway_update(obj, old, view, settings)
+        return check_gateway_update(obj, review.old_object, view, settings)
     return allowed()
-
-
-def placed(obj: JSONObject, namespace: str | None) -> JSONObject:
-    """The object with metadata.namespace filled from the request when it lacks one."""
-    if metadata(obj).get("namespace") or not namespace:
-        return obj
-    return {**obj, "metadata": {**metadata(obj), "namespace": namespace}}
 
 
 def check_openbao(obj: JSONObject, view: ClusterView) -> Decision:
@@ -290,10 +281,6 @@ def requires_passthrough(obj: JSONObject, view: ClusterView, settings: Settings)
 def mode(listener: JSONObject) -> str:
     """A listener's protocol and TLS mode, as in "TLS/Terminate"."""
     return describe(listener).rpartition(" (")[2].rstrip(")")
-
-
-def as_list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 POLICY = Policy(

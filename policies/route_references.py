@@ -14,6 +14,7 @@ from policies.gateway import (
     DEFAULT_KINDS,
     admits_kind,
     gateway_for,
+    grant_permits,
     matches_selector,
     namespace_labels,
 )
@@ -30,7 +31,7 @@ from webhook.kinds import (
     GroupKind,
 )
 from webhook.policy import Mode, Policy, Settings
-from webhook.refs import ParentRef, dig, metadata
+from webhook.refs import ParentRef, as_list, dicts, dig, metadata
 from webhook.review import Review
 from webhook.view import ClusterView
 
@@ -77,7 +78,7 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
 
 def parents(obj: JSONObject, namespace: str) -> Iterator[tuple[str, ParentRef]]:
     """Each parentRef to a Gateway with its field path (namespace defaulted to the route's)."""
-    for i, ref in enumerate(_list(dig(obj, "spec", "parentRefs"))):
+    for i, ref in enumerate(as_list(dig(obj, "spec", "parentRefs"))):
         if not isinstance(ref, dict) or not isinstance(ref.get("name"), str) or not ref["name"]:
             continue
         if (ref.get("group", GATEWAY_GROUP), ref.get("kind", "Gateway")) != GATEWAY:
@@ -104,7 +105,7 @@ def parent_problem(
     selected = listeners_selected_by(gateway, parent)
     if not selected:
         names = ", ".join(
-            repr(item.get("name")) for item in _dicts(dig(gateway, "spec", "listeners"))
+            repr(item.get("name")) for item in dicts(dig(gateway, "spec", "listeners"))
         )
         return (
             f"{where}: NoMatchingParent: the Gateway has no listener that this parentRef "
@@ -140,7 +141,7 @@ def _kind_refusal(listener: JSONObject, kind: GroupKind) -> str | None:
         return None
     protocol = str(listener.get("protocol", "?"))
     serving = [p for p, kinds in DEFAULT_KINDS.items() if kind in kinds]
-    explicit = _dicts(dig(listener, "allowedRoutes", "kinds"))
+    explicit = dicts(dig(listener, "allowedRoutes", "kinds"))
     if explicit and (protocol in serving or protocol not in DEFAULT_KINDS):
         names = ", ".join(str(k.get("kind")) for k in explicit)
         return f"admits only kinds {names} (allowedRoutes.kinds); add kind {kind.kind} there"
@@ -185,7 +186,7 @@ def render_selector(selector: object) -> str:
         return "everything"
     match_labels = selector.get("matchLabels")
     parts = [f"{k}={v}" for k, v in sorted((match_labels or {}).items())]
-    for expr in _dicts(selector.get("matchExpressions")):
+    for expr in dicts(selector.get("matchExpressions")):
         key, op = expr.get("key"), expr.get("operator")
         values = ",".join(str(v) for v in expr.get("values") or [])
         shapes = {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})"}
@@ -202,23 +203,23 @@ def render_labels(labels: Mapping[str, Any]) -> str:
 
 def route_refs(obj: JSONObject, namespace: str) -> Iterator[Ref]:
     """Every backendRef of a route, request mirrors included, with its field path."""
-    for i, rule in enumerate(_list(dig(obj, "spec", "rules"))):
+    for i, rule in enumerate(as_list(dig(obj, "spec", "rules"))):
         base = f"spec.rules[{i}]"
-        for j, backend in enumerate(_list(dig(rule, "backendRefs"))):
+        for j, backend in enumerate(as_list(dig(rule, "backendRefs"))):
             yield from _ref(f"{base}.backendRefs[{j}]", backend, namespace, "Service")
             yield from _mirrors(f"{base}.backendRefs[{j}]", backend, namespace)
         yield from _mirrors(base, rule, namespace)
 
 
 def _mirrors(base: str, holder: object, namespace: str) -> Iterator[Ref]:
-    for k, item in enumerate(_list(dig(holder, "filters"))):
+    for k, item in enumerate(as_list(dig(holder, "filters"))):
         path = f"{base}.filters[{k}].requestMirror.backendRef"
         yield from _ref(path, dig(item, "requestMirror", "backendRef"), namespace, "Service")
 
 
 def gateway_refs(obj: JSONObject, namespace: str) -> Iterator[Ref]:
     """A Gateway's certificate references: listeners' Secrets, client cert, CA bundles."""
-    for i, listener in enumerate(_list(dig(obj, "spec", "listeners"))):
+    for i, listener in enumerate(as_list(dig(obj, "spec", "listeners"))):
         path = f"spec.listeners[{i}].tls.certificateRefs"
         yield from _refs(path, dig(listener, "tls", "certificateRefs"), namespace, "Secret")
     tls = dig(obj, "spec", "tls")
@@ -227,14 +228,14 @@ def gateway_refs(obj: JSONObject, namespace: str) -> Iterator[Ref]:
     cas = dig(tls, "frontend", "default", "validation", "caCertificateRefs")
     path = "spec.tls.frontend.default.validation.caCertificateRefs"
     yield from _refs(path, cas, namespace, "ConfigMap")
-    for p, port in enumerate(_list(dig(tls, "frontend", "perPort"))):
+    for p, port in enumerate(as_list(dig(tls, "frontend", "perPort"))):
         path = f"spec.tls.frontend.perPort[{p}].tls.validation.caCertificateRefs"
         cas = dig(port, "tls", "validation", "caCertificateRefs")
         yield from _refs(path, cas, namespace, "ConfigMap")
 
 
 def _refs(path: str, refs: object, namespace: str, kind: str) -> Iterator[Ref]:
-    for j, ref in enumerate(_list(refs)):
+    for j, ref in enumerate(as_list(refs)):
         yield from _ref(f"{path}[{j}]", ref, namespace, kind)
 
 
@@ -264,30 +265,11 @@ def ref_problem(ref: Ref, source: GroupKind, namespace: str, view: ClusterView) 
 
 def permits(grant: JSONObject, source: GroupKind, namespace: str, ref: Ref) -> bool:
     """Whether a ReferenceGrant (in ref's namespace) lets `source` in `namespace` use ref."""
-    from_ok = any(
-        item.get("group", "") == source.group
-        and item.get("kind") == source.kind
-        and item.get("namespace") == namespace
-        for item in _dicts(dig(grant, "spec", "from"))
-    )
-    return from_ok and any(
-        item.get("group", "") == ref.group
-        and item.get("kind") == ref.kind
-        and item.get("name") in (None, "", ref.name)
-        for item in _dicts(dig(grant, "spec", "to"))
-    )
+    return grant_permits(grant, source, namespace, GroupKind(ref.group, ref.kind), ref.name)
 
 
 def _group(group: str) -> str:
     return group or '""'
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _dicts(value: object) -> list[dict[str, Any]]:
-    return [item for item in _list(value) if isinstance(item, dict)]
 
 
 POLICY = Policy(

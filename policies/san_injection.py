@@ -7,19 +7,20 @@ names it injected itself (listed in the bookkeeping annotation), never a name a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from policies import hostnames
+from policies.gateway import grant_permits
 from webhook.decision import Decision, PatchOp, allowed, patched
 from webhook.kinds import (
     CM_CERTIFICATE,
-    GATEWAY_GROUP,
     OPENBAO_CLUSTER,
     OPENVOX_CERTIFICATE,
     POOL,
     REFERENCEGRANT,
     SERVER,
+    SERVICE,
     TLSROUTE,
     group_kind_of,
 )
@@ -199,20 +200,10 @@ def _reason(
 
 def _granted(view: ClusterView, namespace: str, service: str, from_ns: str) -> bool:
     """Whether a ReferenceGrant in `namespace` lets TLSRoutes of `from_ns` use the Service."""
-    for grant in view.list(REFERENCEGRANT, namespace):
-        froms = _objects(dig(grant, "spec", "from"))
-        tos = _objects(dig(grant, "spec", "to"))
-        if any(
-            (f.get("group"), f.get("kind"), f.get("namespace"))
-            == (GATEWAY_GROUP, "TLSRoute", from_ns)
-            for f in froms
-        ) and any(
-            (t.get("group") or "", t.get("kind")) == ("", "Service")
-            and t.get("name") in (None, "", service)
-            for t in tos
-        ):
-            return True
-    return False
+    return any(
+        grant_permits(grant, TLSROUTE, from_ns, SERVICE, service)
+        for grant in view.list(REFERENCEGRANT, namespace)
+    )
 
 
 # --- the patch: bookkeeping, removals of stale injected names, sorted additions -------------
@@ -295,10 +286,6 @@ def _annotations(obj: JSONObject) -> Mapping[str, Any]:
 def _strings(value: object) -> list[str] | None:
     """A list of strings as written (non-strings kept out), or None when it is not a list."""
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else None
-
-
-def _objects(value: object) -> Sequence[Mapping[str, Any]]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _ref(obj: JSONObject) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from policies.gateway import attachable_listeners, can_attach, effective_kind, gateway_for
+from policies.gateway import attachable_listeners, effective_kind, gateway_for
 from policies.hostnames import is_wildcard
 from webhook.decision import Decision, allowed, verdict
 from webhook.kinds import GRPCROUTE, HTTPROUTE, OPENBAO_CLUSTER, POOL, TLSROUTE
@@ -75,8 +75,7 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
     obj = review.object
     if review.operation == "DELETE" or obj is None or metadata(obj).get("deletionTimestamp"):
         return allowed()  # deleting frees the claim
-    obj = placed(obj, review.namespace)
-    old = placed(review.old_object, review.namespace) if review.old_object else None
+    old = review.old_object
     pools = pool_findings(obj, old, view)
     findings = [*pools.values(), *listener_findings(obj, old, view, scope, frozenset(pools))]
     messages: list[str] = []
@@ -102,13 +101,6 @@ def read_settings(settings: Settings) -> tuple[str, bool]:
                 f"{', '.join(choices)} in the configuration"
             )
     return str(scope), http == "Enforce"
-
-
-def placed(obj: JSONObject, namespace: str | None) -> JSONObject:
-    """The object with metadata.namespace filled from the request when it lacks one."""
-    if metadata(obj).get("namespace") or not namespace:
-        return obj
-    return {**obj, "metadata": {**metadata(obj), "namespace": namespace}}
 
 
 def pool_findings(
@@ -150,20 +142,21 @@ def listener_findings(
     owners in `reported` were already named by the Pool rule.
     """
     kept = {(c.hostname, c.parent) for c in claims(old)} if old is not None else set()
+    attach = Attachment(view)
     seen: dict[tuple[str, str], list[Claim]] = {}
     found: list[Finding] = []
     for mine in claims(obj):
-        if not can_attach(obj, mine.parent, view):
+        if not attach.can(obj, mine.parent):
             continue
         covering = [COVERED + mine.hostname] if is_wildcard(mine.hostname) else []
         for name in (mine.hostname, *parent_wildcards(mine.hostname), *covering):
             done = seen.setdefault((mine.hostname, name), [])
-            for rival in rivals(view, name, mine):
+            for rival in rivals(view, attach, name, mine):
                 if any(rival.claim.same_owner(c) for c in done) or (
                     name == mine.hostname and not reported.isdisjoint(rival.claim.owners)
                 ):
                     continue
-                shared = shared_listener(obj, mine.parent, rival, view)
+                shared = shared_listener(obj, mine.parent, rival, attach)
                 if shared is None and scope != "cluster":
                     continue
                 done.append(rival.claim)
@@ -173,7 +166,35 @@ def listener_findings(
     return found
 
 
-def rivals(view: ClusterView, hostname: str, mine: Claim) -> Iterator[Rival]:
+class Attachment:
+    """The listeners an object really attaches to through a parentRef (None: the Gateway is
+    not in the view), worked out once per object and parentRef within one check."""
+
+    def __init__(self, view: ClusterView) -> None:
+        self.view = view
+        self._found: dict[tuple[int, ParentRef], frozenset[str] | None] = {}
+
+    def listeners(self, obj: JSONObject, parent: ParentRef) -> frozenset[str] | None:
+        key = (id(obj), parent)
+        if key not in self._found:
+            gateway = gateway_for(self.view, parent)
+            self._found[key] = (
+                None
+                if gateway is None
+                else frozenset(
+                    str(item.get("name"))
+                    for item in attachable_listeners(obj, parent, gateway, self.view)
+                )
+            )
+        return self._found[key]
+
+    def can(self, obj: JSONObject, parent: ParentRef) -> bool:
+        """gateway.can_attach: False only when the Gateway is known and admits nothing."""
+        names = self.listeners(obj, parent)
+        return names is None or bool(names)
+
+
+def rivals(view: ClusterView, attach: Attachment, hostname: str, mine: Claim) -> Iterator[Rival]:
     """Claims of the hostname (or, for the wildcard under review itself, of the names it
     covers) by other owners whose route can really attach."""
     found = (
@@ -182,16 +203,16 @@ def rivals(view: ClusterView, hostname: str, mine: Claim) -> Iterator[Rival]:
         else view.claims(hostname)
     )
     for claim in found:
-        if claim.claimant == mine.claimant or claim.same_owner(mine):
+        if claim.same_owner(mine):  # the claimant is always the first of its owners
             continue
         other = claim.claimant
         holder = view.get(other.group_kind, other.namespace, other.name)
-        if holder is not None and can_attach(holder, claim.parent, view):
+        if holder is not None and attach.can(holder, claim.parent):
             yield Rival(claim, holder)
 
 
 def shared_listener(
-    obj: JSONObject, parent: ParentRef, rival: Rival, view: ClusterView
+    obj: JSONObject, parent: ParentRef, rival: Rival, attach: Attachment
 ) -> str | None:
     """Where both claims are on one listener ("" when unnamed), or None when they are not.
 
@@ -201,15 +222,13 @@ def shared_listener(
     theirs = rival.claim.parent
     if (parent.namespace, parent.name) != (theirs.namespace, theirs.name):
         return None
-    gateway = gateway_for(view, parent)
-    if gateway is None:
+    mine = attach.listeners(obj, parent)
+    if mine is None:
         if differ(parent.section, theirs.section) or differ(parent.port, theirs.port):
             return None
         section = parent.section or theirs.section
         return f" listener {section!r}" if section else ""
-    both = listener_names(obj, parent, gateway, view) & listener_names(
-        rival.holder, theirs, gateway, view
-    )
+    both = mine & (attach.listeners(rival.holder, theirs) or frozenset())
     if not both:
         return None
     return (" listener " if len(both) == 1 else " listeners ") + ", ".join(map(repr, sorted(both)))
@@ -217,12 +236,6 @@ def shared_listener(
 
 def differ(a: object, b: object) -> bool:
     return a is not None and b is not None and a != b
-
-
-def listener_names(
-    obj: JSONObject, parent: ParentRef, gateway: JSONObject, view: ClusterView
-) -> set[str]:
-    return {str(item.get("name")) for item in attachable_listeners(obj, parent, gateway, view)}
 
 
 def describe(obj: JSONObject, mine: Claim, rival: Rival, name: str, shared: str | None) -> Finding:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from policies.passthrough import mode, placed, selection
+from policies.passthrough import mode, selection
 from webhook.refs import ParentRef
 
 
@@ -34,11 +34,3 @@ def test_mode(listener: dict[str, Any], expected: str) -> None:
 )
 def test_selection(parent: ParentRef, expected: str) -> None:
     assert selection(parent) == expected
-
-
-def test_placed_fills_only_a_missing_namespace() -> None:
-    bare = {"kind": "Pool", "metadata": {"name": "p"}}
-    assert placed(bare, "ns") == {"kind": "Pool", "metadata": {"name": "p", "namespace": "ns"}}
-    assert placed(bare, None) is bare
-    owned = {"metadata": {"name": "p", "namespace": "other"}}
-    assert placed(owned, "ns") is owned

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.support import admission_review, widget
-from webhook.review import GroupVersionKind, Review
+from webhook.review import GroupVersionKind, Review, _placed
 
 
 def test_from_admission_reads_every_field_and_places_the_namespace() -> None:
@@ -33,3 +33,11 @@ def test_from_manifest_for_delete_puts_the_object_in_old_object() -> None:
     assert (review.object, review.old_object, review.current) == (None, obj, obj)
     assert (review.namespace, review.name, review.source) == ("default", "w1", "a.yaml:3")
     assert str(review.kind) == "example.com/v1, Kind=Widget"
+
+
+def test_the_edge_places_the_namespace_only_when_missing() -> None:
+    bare = {"kind": "Pool", "metadata": {"name": "p"}}
+    assert _placed(bare, "ns") == {"kind": "Pool", "metadata": {"name": "p", "namespace": "ns"}}
+    assert _placed(bare, None) is bare
+    owned = {"metadata": {"name": "p", "namespace": "other"}}
+    assert _placed(owned, "ns") is owned

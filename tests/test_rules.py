@@ -77,3 +77,15 @@ def test_all_failing_rules_are_reported_and_other_kinds_skipped(tmp_path: Path) 
     assert ruleset.check(review, MemoryView(), {}).messages == ("m0", "m1", "m2")
     other = Review.from_manifest(widget() | {"apiVersion": "other.io/v1"})
     assert ruleset.check(other, MemoryView(), {}).allowed is True
+
+
+def test_the_shipped_hostname_rules_use_gateway_apis_pattern() -> None:
+    from policies.hostnames import HOSTNAME
+    from policies.required_fields import RULES
+
+    matched = [
+        r.program.source.split(".matches('")[1].split("')")[0].replace("\\\\", "\\")
+        for r in RULES.rules
+        if ".matches(" in r.program.source
+    ]
+    assert matched == [HOSTNAME.pattern, HOSTNAME.pattern]

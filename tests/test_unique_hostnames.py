@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from policies.unique_hostnames import (
+    Attachment,
     Rival,
     field_of,
     read_settings,
@@ -81,4 +82,4 @@ def test_shared_listener_without_the_gateway(
     mine: ParentRef, theirs: ParentRef, expected: str | None
 ) -> None:
     rival = Rival(Claim("a.example.com", ROUTE, (ROUTE,), theirs), {})
-    assert shared_listener({}, mine, rival, MemoryView()) == expected
+    assert shared_listener({}, mine, rival, Attachment(MemoryView())) == expected

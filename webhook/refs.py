@@ -152,7 +152,7 @@ def parent_refs(obj: JSONObject) -> list[ParentRef]:
     if gk not in ROUTE_KINDS:
         return []
     refs = []
-    for ref in _list(dig(obj, "spec", "parentRefs")):
+    for ref in as_list(dig(obj, "spec", "parentRefs")):
         if dig(ref, "group") not in (None, GATEWAY_GROUP) or dig(ref, "kind") not in (
             None,
             "Gateway",
@@ -209,7 +209,7 @@ def hostnames(obj: JSONObject) -> list[str]:
         ok = route_enabled(obj) and isinstance(name, str) and name
         return [normalize_hostname(name)] if ok else []
     if gk in ROUTE_KINDS:
-        found = [h for h in _list(dig(obj, "spec", "hostnames")) if isinstance(h, str) and h]
+        found = [h for h in as_list(dig(obj, "spec", "hostnames")) if isinstance(h, str) and h]
         return list(dict.fromkeys(normalize_hostname(h) for h in found))
     return []
 
@@ -221,18 +221,25 @@ def claims(obj: JSONObject, key: ObjectKey | None = None) -> Iterator[Claim]:
     if key is None or key.group_kind not in CLAIMANT_KINDS:
         return
     owners = owners_of(obj, key)
+    names = hostnames(obj)
     for parent in parent_refs(obj):
-        for hostname in hostnames(obj):
+        for hostname in names:
             yield Claim(hostname, key, owners, parent)
 
 
 def _route_backends(obj: JSONObject) -> Iterator[object]:
-    for rule in _list(dig(obj, "spec", "rules")):
-        yield from _list(dig(rule, "backendRefs"))
+    for rule in as_list(dig(obj, "spec", "rules")):
+        yield from as_list(dig(rule, "backendRefs"))
 
 
-def _list(value: object) -> list[Any]:
+def as_list(value: object) -> list[Any]:
+    """A list field as written, or [] when it is missing or not a list."""
     return value if isinstance(value, list) else []
+
+
+def dicts(value: object) -> list[dict[str, Any]]:
+    """The mapping items of a list field (others, which the schema refuses, left out)."""
+    return [item for item in as_list(value) if isinstance(item, dict)]
 
 
 def _str_or_none(value: object) -> str | None:

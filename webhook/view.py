@@ -29,6 +29,7 @@ from webhook.kinds import (
     group_kind_of,
 )
 from webhook.refs import (
+    ROUTE_KINDS,
     Claim,
     ObjectKey,
     backend_refs,
@@ -86,7 +87,6 @@ KEPT_SPEC: dict[GroupKind, tuple[str, ...]] = {
     SERVICE: (),
     NAMESPACE: (),
 }
-ROUTE_KINDS = frozenset({TLSROUTE, HTTPROUTE, GRPCROUTE})
 MAX_INTERN_DEPTH = 64
 SHORT = 64  # strings up to this length are interned: kinds, names, hostnames, label values
 
@@ -206,8 +206,8 @@ class MemoryView:
         self._objects[key.group_kind][key.namespace][key.name] = obj
         for claim in claims(obj, key):
             self._claims[claim.hostname].setdefault(key, []).append(claim)
-            for wildcard in parent_wildcards(claim.hostname):
-                if not claim.hostname.startswith("*."):
+            if not claim.hostname.startswith("*."):
+                for wildcard in parent_wildcards(claim.hostname):
                     self._covered[wildcard].setdefault(key, []).append(claim)
         for parent in parent_refs(obj):
             self._attached[(parent.namespace, parent.name)][key] = obj
@@ -220,7 +220,7 @@ class MemoryView:
         if old is None:
             return
         key = ObjectKey(kind.group, kind.kind, namespace or "", name)
-        for claim in claims(old):
+        for claim in claims(old, key):
             self._drop(self._claims, claim.hostname, key)
             for wildcard in parent_wildcards(claim.hostname):
                 self._drop(self._covered, wildcard, key)
@@ -228,12 +228,6 @@ class MemoryView:
             self._drop(self._attached, (parent.namespace, parent.name), key)
         for backend in backend_refs(old):
             self._drop(self._backends, (backend.namespace, backend.name), key)
-
-    def remove(self, obj: JSONObject) -> None:
-        key = key_of(obj)
-        gk = group_kind_of(obj)
-        if key is not None and gk is not None:
-            self.delete(gk, key.namespace, key.name)
 
     @staticmethod
     def _drop(index: dict[Any, dict[ObjectKey, Any]], slot: Any, key: ObjectKey) -> None:

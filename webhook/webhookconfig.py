@@ -17,7 +17,6 @@ from webhook.cluster import RBAC_VERBS, rbac_rules
 from webhook.kinds import KINDS, GroupKind, KindInfo
 from webhook.policy import Policy
 
-WATCH_VERBS = RBAC_VERBS
 # A DELETE has no object to patch, so the mutating webhook never asks for one.
 MUTABLE_OPERATIONS = frozenset({"CREATE", "UPDATE"})
 
@@ -62,7 +61,7 @@ def cluster_role_rules(kinds: Iterable[KindInfo] = KINDS.values()) -> list[Rule]
     for group, resource in rbac_rules(kinds):
         by_group.setdefault(group, []).append(resource)
     return [
-        {"apiGroups": [group], "resources": resources, "verbs": list(WATCH_VERBS)}
+        {"apiGroups": [group], "resources": resources, "verbs": list(RBAC_VERBS)}
         for group, resources in sorted(by_group.items())
     ]
 
