@@ -49,12 +49,7 @@ def cidr(text: str) -> dict[str, str]:
     return _wrap(parse_cidr(text))
 
 
-def is_cidr(text: str) -> bool:
-    try:
-        parse_cidr(text)
-    except ValueError:
-        return False
-    return True
+is_cidr = opaque.validator(parse_cidr)
 
 
 def contains_ip(value: Mapping[str, object], other: Mapping[str, object] | str) -> bool:

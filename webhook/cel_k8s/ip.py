@@ -44,12 +44,7 @@ def ip(text: str) -> dict[str, str]:
     return wrap_ip(parse_ip(text))
 
 
-def is_ip(text: str) -> bool:
-    try:
-        parse_ip(text)
-    except ValueError:
-        return False
-    return True
+is_ip = opaque.validator(parse_ip)
 
 
 def family(value: Mapping[str, object]) -> int:

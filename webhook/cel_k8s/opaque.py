@@ -7,7 +7,7 @@ CEL equality agree with Kubernetes' (e.g. quantity("1") == quantity("1000m")).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 TYPE_KEY = "@type"
 VALUE_KEY = "value"
@@ -35,3 +35,16 @@ def unwrap(value: Mapping[str, object], type_name: str) -> str:
     if type_of(value) != type_name or not isinstance(text, str):
         raise TypeError(f"no such overload: expected {type_name}, got {type_of(value)}")
     return text
+
+
+def validator(parse: Callable[[str], object]) -> Callable[[str], bool]:
+    """isIP, isCIDR, isQuantity...: whether `parse` accepts the text (it raises ValueError)."""
+
+    def valid(text: str) -> bool:
+        try:
+            parse(text)
+        except ValueError:
+            return False
+        return True
+
+    return valid

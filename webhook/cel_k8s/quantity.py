@@ -75,12 +75,7 @@ def quantity(text: str) -> dict[str, str]:
     return wrap_quantity(parse_quantity(text))
 
 
-def is_quantity(text: str) -> bool:
-    try:
-        parse_quantity(text)
-    except ValueError:
-        return False
-    return True
+is_quantity = opaque.validator(parse_quantity)
 
 
 def sign(value: Mapping[str, object]) -> int:

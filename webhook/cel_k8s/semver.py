@@ -62,12 +62,7 @@ def semver(text: str) -> dict[str, str]:
     return opaque.wrap(opaque.SEMVER, str(parse_semver(text)))
 
 
-def is_semver(text: str) -> bool:
-    try:
-        parse_semver(text)
-    except ValueError:
-        return False
-    return True
+is_semver = opaque.validator(parse_semver)
 
 
 def major(value: Mapping[str, object]) -> int:

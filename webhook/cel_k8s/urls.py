@@ -77,12 +77,7 @@ def url(text: str) -> dict[str, str]:
     return opaque.wrap(opaque.URL, text)
 
 
-def is_url(text: str) -> bool:
-    try:
-        parse_request_uri(text)
-    except ValueError:
-        return False
-    return True
+is_url = opaque.validator(parse_request_uri)
 
 
 def get_scheme(value: Mapping[str, object]) -> str:
