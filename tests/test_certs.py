@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from webhook.certs import (
+    CertFileError,
     CertPaths,
     ca_bundle,
     dev_sans,
@@ -123,11 +124,62 @@ def test_file_modes(paths: CertPaths, name: str, mode: int) -> None:
     assert stat.S_IMODE(getattr(paths, name).stat().st_mode) == mode
 
 
-def test_regenerate_replaces_files_and_leaves_no_temporaries(tmp_path: Path) -> None:
+def test_regenerate_with_force_replaces_files_and_leaves_no_temporaries(tmp_path: Path) -> None:
     first = load(generate(tmp_path, "guard", "system").cert).serial_number
-    second = load(generate(tmp_path, "guard", "system").cert).serial_number
+    second = load(generate(tmp_path, "guard", "system", force=True).cert).serial_number
     assert first != second
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ca.crt", "ca.key", "tls.crt", "tls.key"]
+
+
+def test_generate_refuses_a_folder_that_holds_certificates(tmp_path: Path) -> None:
+    generate(tmp_path, "guard", "system")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(CertFileError) as refused:
+        generate(tmp_path, "guard", "system")
+    assert str(refused.value) == (
+        f"{tmp_path / 'ca.crt'}, {tmp_path / 'ca.key'}, {tmp_path / 'tls.crt'}, "
+        f"{tmp_path / 'tls.key'} already exist; pass --force to replace them, or choose "
+        "another --out"
+    )
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_dev_certificates_are_signed_by_the_ca_already_there(tmp_path: Path) -> None:
+    first = generate_dev(tmp_path)
+    ca = first.ca.read_bytes()
+    first.cert.unlink()
+    first.key.unlink()
+    second = generate_dev(tmp_path)
+    assert second.ca.read_bytes() == ca
+    issuer = x509.load_pem_x509_certificate(ca)
+    load(second.cert).verify_directly_issued_by(issuer)
+
+
+@pytest.mark.parametrize("kept", ["ca.crt", "ca.key"])
+def test_dev_certificates_refuse_half_a_ca(tmp_path: Path, kept: str) -> None:
+    generate_dev(tmp_path)
+    for name in ("tls.crt", "tls.key", {"ca.crt": "ca.key", "ca.key": "ca.crt"}[kept]):
+        (tmp_path / name).unlink()
+    lack = {"ca.crt": "ca.key", "ca.key": "ca.crt"}[kept]
+    with pytest.raises(CertFileError) as refused:
+        generate_dev(tmp_path)
+    assert str(refused.value) == (
+        f"{tmp_path / kept} exists but {tmp_path / lack} does not: edgeguard signs development "
+        f"certificates with that CA and will not replace half of it; restore {tmp_path / lack}, "
+        f"or remove {tmp_path / kept}"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [kept]
+
+
+def test_dev_certificates_never_replace_a_file(tmp_path: Path) -> None:
+    (tmp_path / "tls.key").write_text("real key")
+    with pytest.raises(CertFileError) as refused:
+        generate_dev(tmp_path)
+    assert str(refused.value) == (
+        f"{tmp_path / 'tls.key'} already exists; edgeguard does not replace it"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tls.key"]
+    assert (tmp_path / "tls.key").read_text() == "real key"
 
 
 def test_dev_sans() -> None:

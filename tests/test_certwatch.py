@@ -245,7 +245,8 @@ async def test_mismatched_pair_keeps_the_old_certificate(
             "edgeguard.certs",
             logging.ERROR,
             f"cannot load serving certificate {pair[0]} with key {pair[1]}: "
-            "KEY_VALUES_MISMATCH; keeping the previous certificate",
+            "KEY_VALUES_MISMATCH (the key does not belong to the certificate); keeping the "
+            "previous certificate",
         )
     ]
     assert watcher.certificate is not None and watcher.certificate.serial_number == serial(old)
@@ -264,14 +265,11 @@ def test_missing_files_then_first_load(
 ) -> None:
     watcher = CertWatcher(*pair)
     assert (watcher.loaded, watcher.certificate, watcher.not_after) == (False, None, None)
-    assert caplog.record_tuples == [
-        (
-            "edgeguard.certs",
-            logging.ERROR,
-            f"cannot load serving certificate {pair[0]} with key {pair[1]}: "
-            f"No such file or directory: {pair[0]}; keeping no certificate",
-        )
-    ]
+    assert watcher.error == (
+        f"cannot load serving certificate {pair[0]} with key {pair[1]}: "
+        f"No such file or directory: {pair[0]}"
+    )
+    assert caplog.record_tuples == []  # the caller reports the first failure (serve: exit 2)
     with pytest.raises(ssl.SSLError) as refused:
         handshake(watcher.context, client_ctx)
     assert refused.value.reason == "CALLBACK_FAILED"

@@ -56,6 +56,7 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[int, ssl.SSLContext]]:
         port=free_port(),
         tls_cert=tmp_path / "certs" / "tls.crt",
         tls_key=tmp_path / "certs" / "tls.key",
+        dev_certs=True,
         grace_seconds=1.0,
         idle_seconds=IDLE,
         body_seconds=BODY,

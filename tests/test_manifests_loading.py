@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from webhook import manifests
 from webhook.manifests import Document, Limits, ManifestError, load, parse, plain
 
 POOL = "apiVersion: openvox.voxpupuli.org/v1alpha1\nkind: Pool\nmetadata: {name: p}\n"
@@ -56,7 +57,7 @@ BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".jo
         ("a: *nowhere\n", "h.yaml:1: not valid YAML: found undefined alias 'nowhere'"),
         (
             "a: b\n c: d\n",
-            "h.yaml:2: not valid YAML: mapping values are not allowed in this context",
+            "h.yaml:2: not valid YAML: mapping values are not allowed here",
         ),
         (f"{POOL}---\n- 1\n", "h.yaml:5: expected a Kubernetes object (a mapping), got list"),
         (
@@ -119,10 +120,56 @@ def test_a_missing_path_is_an_input_error() -> None:
     [
         ("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n", True),
         ("a: &x [1]\nb: *x\n", False),
-        ("a: " + "[" * 201 + "]" * 201 + "\n", False),
-        ("a: " + "[" * 200 + "]" * 200 + "\n", True),
+        ("a: " + "[" * 101 + "]" * 101 + "\n", False),
+        ("a: " + "[" * 100 + "]" * 100 + "\n", True),
         ("a: " + "- " * 2100 + "x\n", False),
+        ("a:\n" + " " * 97 + "b: c\n", True),
+        ("a:\n" + " " * 98 + "b: c\n", False),
+        ("- " * 48 + "x\n", True),
+        ("- " * 49 + "x\n", False),
     ],
 )
 def test_only_plain_text_takes_libyamls_own_composer(text: str, fast: bool) -> None:
     assert plain(text, Limits()) is fast
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        "- " * 100_000 + "a",
+        "a:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 250)) + " " * 250 + "x: 1\n",
+        "a: " + "{b: " * 300 + "1" + "}" * 300 + "\n",
+    ],
+)
+@pytest.mark.parametrize("libyaml", [True, False])
+def test_the_depth_limit_is_edgeguards_with_or_without_libyaml(
+    monkeypatch: pytest.MonkeyPatch, text: str, libyaml: bool
+) -> None:
+    if not libyaml:
+        monkeypatch.setattr(manifests, "FAST_LOADER", None)
+    with pytest.raises(ManifestError) as raised:
+        parse(text, "h.yaml")
+    assert str(raised.value).startswith("h.yaml:")
+    assert str(raised.value).endswith(": nested deeper than 200 levels")
+
+
+@pytest.mark.parametrize("libyaml", [True, False])
+def test_plain_documents_read_the_same_with_or_without_libyaml(
+    monkeypatch: pytest.MonkeyPatch, libyaml: bool
+) -> None:
+    if not libyaml:
+        monkeypatch.setattr(manifests, "FAST_LOADER", None)
+    text = f"# c\n---\n{POOL}---\n{{apiVersion: v1, kind: ConfigMap, metadata: {{name: a}}}}\n"
+    assert parse(text, "f.yaml") == [
+        Document(
+            {
+                "apiVersion": "openvox.voxpupuli.org/v1alpha1",
+                "kind": "Pool",
+                "metadata": {"name": "p"},
+            },
+            "f.yaml",
+            3,
+        ),
+        Document(CM, "f.yaml", 7),
+    ]

@@ -193,7 +193,7 @@ def test_exit_code_follows_denials_and_warnings(
     [
         (
             ("broken.yaml",),
-            "broken.yaml:3: not valid YAML: mapping values are not allowed in this context",
+            "broken.yaml:3: not valid YAML: mapping values are not allowed here",
         ),
         (("nope.yaml",), "nope.yaml: no such file or directory"),
         (

@@ -40,6 +40,7 @@ def settings(tmp_path: Path) -> ServeSettings:
         port=free_port(),
         tls_cert=tmp_path / "certs" / "tls.crt",
         tls_key=tmp_path / "certs" / "tls.key",
+        dev_certs=True,
         grace_seconds=5.0,
     )
 
@@ -52,7 +53,10 @@ def test_first_run_makes_dev_certificates_and_prints_a_curl_line(
     ca = tmp_path / "certs" / "ca.crt"
     assert ca.exists() and chosen.tls_cert.exists() and chosen.tls_key.exists()
     out = capsys.readouterr().out
-    assert f"made a development CA at {ca}" in out
+    assert (
+        f"made a development serving certificate at {chosen.tls_cert} signed by the CA at {ca}"
+        in out
+    )
     assert (
         f"curl --cacert {ca} -H 'Content-Type: application/json' --data "
         f"@examples/admissionreview-tlsroute.json https://localhost:{chosen.port}/validate"
@@ -60,6 +64,111 @@ def test_first_run_makes_dev_certificates_and_prints_a_curl_line(
     before = chosen.tls_cert.read_bytes()
     ensure_dev_certificates(chosen)
     assert chosen.tls_cert.read_bytes() == before
+
+
+def test_dev_certificates_are_made_at_the_default_paths_without_a_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ensure_dev_certificates(ServeSettings())
+    assert sorted(p.name for p in (tmp_path / "certs").iterdir()) == [
+        "ca.crt",
+        "ca.key",
+        "tls.crt",
+        "tls.key",
+    ]
+    assert capsys.readouterr().out.startswith(
+        "edgeguard: made a development serving certificate at certs/tls.crt signed by the CA "
+        "at certs/ca.crt (development only)\n"
+    )
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_a_mistyped_key_path_stops_serve_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = tmp_path / "real"
+    args = ["certs", "generate", "--service", "svc", "--namespace", "ns", "--out", str(real)]
+    assert main(args) == 0
+    before = _snapshot(real)
+    capsys.readouterr()
+    typo = real / "tls.kye"
+    serve_args = ["serve", "--port", "1", "--tls-cert", str(real / "tls.crt"), "--tls-key"]
+    assert main([*serve_args, str(typo)]) == 2
+    assert capsys.readouterr().err == (
+        f"edgeguard: tls.kye not found: {typo} (--tls-key); the certificate and its key must "
+        "both exist\n"
+    )
+    assert _snapshot(real) == before
+
+
+def test_missing_certificates_away_from_the_defaults_are_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cert, key = tmp_path / "a" / "tls.crt", tmp_path / "a" / "tls.key"
+    assert main(["serve", "--port", "1", "--tls-cert", str(cert), "--tls-key", str(key)]) == 2
+    assert capsys.readouterr().err == (
+        f"edgeguard: tls.crt not found: {cert} (--tls-cert); development certificates are made "
+        "only at the default paths (certs/tls.crt, certs/tls.key) or with --dev-certs\n"
+    )
+    assert not (tmp_path / "a").exists()
+
+
+def test_certs_generate_refuses_to_replace_a_ca_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    args = ["certs", "generate", "--service", "svc", "--namespace", "ns", "--out", str(out)]
+    assert main(args) == 0
+    before = _snapshot(out)
+    capsys.readouterr()
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"edgeguard: error: {out / 'ca.crt'}, {out / 'ca.key'}, {out / 'tls.crt'}, "
+        f"{out / 'tls.key'} already exist; pass --force to replace them, or choose another "
+        "--out\n"
+    )
+    assert _snapshot(out) == before
+    assert main([*args, "--force"]) == 0
+    assert _snapshot(out)["ca.crt"] != before["ca.crt"]
+
+
+def test_a_key_that_does_not_match_stops_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("one", "two"):
+        args = ["certs", "generate", "--service", "s", "--namespace", "n"]
+        assert main([*args, "--out", str(tmp_path / name)]) == 0
+    cert, key = tmp_path / "one" / "tls.crt", tmp_path / "two" / "tls.key"
+    capsys.readouterr()
+    assert main(["serve", "--port", "1", "--tls-cert", str(cert), "--tls-key", str(key)]) == 2
+    assert capsys.readouterr().err == (
+        f"edgeguard: cannot load serving certificate {cert} with key {key}: KEY_VALUES_MISMATCH "
+        "(the key does not belong to the certificate)\n"
+    )
+
+
+@pytest.mark.parametrize("broken", ["missing", "not a certificate"])
+def test_an_unreadable_client_ca_stops_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], broken: str
+) -> None:
+    args = ["certs", "generate", "--service", "s", "--namespace", "n", "--out", str(tmp_path)]
+    assert main(args) == 0
+    client_ca = tmp_path / "client-ca.crt"
+    if broken != "missing":
+        client_ca.write_text(broken)
+    capsys.readouterr()
+    pair = ["--tls-cert", str(tmp_path / "tls.crt"), "--tls-key", str(tmp_path / "tls.key")]
+    assert main(["serve", "--port", "1", *pair, "--client-ca", str(client_ca)]) == 2
+    reason = (
+        f"cannot read client CA {client_ca}: No such file or directory"
+        if broken == "missing"
+        else f"cannot load client CA {client_ca}: NO_CERTIFICATE_OR_CRL_FOUND"
+    )
+    assert capsys.readouterr().err == f"edgeguard: {reason}\n"
 
 
 async def _started(chosen: ServeSettings) -> AsyncIterator[None]:
@@ -142,9 +251,7 @@ def _pool(name: str, hostname: str) -> dict[str, Any]:
         "apiVersion": "openvox.voxpupuli.org/v1alpha1",
         "kind": "Pool",
         "metadata": {"name": name, "namespace": "puppet"},
-        "spec": {
-            "route": {"enabled": True, "hostname": hostname, "gatewayRef": {"name": "edge"}}
-        },
+        "spec": {"route": {"enabled": True, "hostname": hostname, "gatewayRef": {"name": "edge"}}},
     }
 
 

@@ -332,7 +332,7 @@ LOAD_ERRORS: list[tuple[str, str]] = [
     ),
     (
         spec(VALID) + "  matchResources: [\n",
-        "23: not valid YAML: did not find expected node content",
+        "23: not valid YAML: expected the node content, but found '<stream end>'",
     ),
 ]
 

@@ -1,7 +1,8 @@
 """Certificate generation for development and for self-managed deployments.
 
-Writes a CA and an ECDSA P-256 serving certificate as PEM files, each replaced atomically.
-It never reads or serves them: `webhook.certwatch` does that.
+Writes a CA and an ECDSA P-256 serving certificate as PEM files, each written atomically.
+Existing files are replaced only when the caller says so (`certs generate --force`); development
+certificates are added beside an existing CA, never over anything. `webhook.certwatch` serves.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ DEV_NAMESPACE = "edgeguard"
 CA_NAME = "edgeguard webhook CA"
 # Backdate validity so a node whose clock lags a little still accepts a fresh certificate.
 CLOCK_SKEW = datetime.timedelta(minutes=5)
+
+
+class CertFileError(Exception):
+    """Certificate files that cannot be written or read as asked; the message names them."""
 
 
 @dataclass(frozen=True)
@@ -57,36 +62,99 @@ def generate(
     namespace: str,
     extra_sans: Sequence[str] = (),
     days: int = 365,
+    force: bool = False,
 ) -> CertPaths:
-    """Write a fresh CA and a serving certificate for `<service>.<namespace>.svc`."""
+    """Write a fresh CA and a serving certificate for `<service>.<namespace>.svc`.
+
+    Refuses (CertFileError) when any of the four files exists, unless `force` replaces them."""
     sans = _unique((*service_sans(service, namespace), *extra_sans))
-    return issue(out_dir, f"{service}.{namespace}.svc", sans, days)
+    paths = CertPaths.in_dir(out_dir)
+    existing = [p for p in (paths.ca, paths.ca_key, paths.cert, paths.key) if _exists(p)]
+    if existing and not force:
+        raise CertFileError(
+            f"{', '.join(map(str, existing))} already exist{'s' if len(existing) == 1 else ''}; "
+            "pass --force to replace them, or choose another --out"
+        )
+    return issue(paths, f"{service}.{namespace}.svc", sans, days, replace=True)
 
 
-def generate_dev(out_dir: Path, extra_sans: Sequence[str] = (), days: int = 365) -> CertPaths:
-    """Write the CA and serving certificate `edgeguard serve` creates on first run."""
-    return issue(out_dir, "localhost", dev_sans(extra_sans), days)
+def generate_dev(
+    out_dir: Path,
+    extra_sans: Sequence[str] = (),
+    days: int = 365,
+    cert: Path | None = None,
+    key: Path | None = None,
+) -> CertPaths:
+    """Write the serving certificate `edgeguard serve` creates on first run, at `cert`/`key`
+    (default `out_dir`/tls.*), signed by the CA in `out_dir`: the one there, or a new one when
+    neither ca.crt nor ca.key exists. Never replaces a file (CertFileError instead)."""
+    default = CertPaths.in_dir(out_dir)
+    paths = CertPaths(default.ca, default.ca_key, cert or default.cert, key or default.key)
+    for path in (paths.cert, paths.key):
+        if _exists(path):
+            raise CertFileError(f"{path} already exists; edgeguard does not replace it")
+    return issue(paths, "localhost", dev_sans(extra_sans), days, replace=False)
 
 
-def issue(out_dir: Path, common_name: str, sans: Sequence[str], days: int) -> CertPaths:
-    """Write a new CA and a serving certificate it signs for exactly `sans`."""
+def issue(
+    paths: CertPaths, common_name: str, sans: Sequence[str], days: int, replace: bool
+) -> CertPaths:
+    """Write a serving certificate for exactly `sans`, signed by the CA at `paths.ca` (made
+    new when `replace` or when neither CA file exists). Without `replace`, no file is
+    overwritten: one that appeared meanwhile is a CertFileError."""
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     if not sans:
         raise ValueError("a serving certificate needs at least one subject alternative name")
     not_before = datetime.datetime.now(datetime.UTC) - CLOCK_SKEW
     not_after = not_before + CLOCK_SKEW + datetime.timedelta(days=days)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = _ca_certificate(ca_key, not_before, not_after)
+    existing_ca = None if replace else _existing_ca(paths)
+    ca_key, ca_cert = existing_ca or _new_ca(not_before, not_after)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _serving_certificate(key, ca_key, ca_cert, common_name, sans, not_before, not_after)
-    paths = CertPaths.in_dir(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _write(paths.ca_key, _key_pem(ca_key), 0o600)
-    _write(paths.ca, ca_cert.public_bytes(serialization.Encoding.PEM), 0o644)
-    _write(paths.key, _key_pem(key), 0o600)
-    _write(paths.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    for folder in {paths.ca.parent, paths.cert.parent, paths.key.parent}:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CertFileError(f"cannot create folder {folder}: {exc.strerror}") from exc
+    if existing_ca is None:
+        _write(paths.ca_key, _key_pem(ca_key), 0o600, replace)
+        _write(paths.ca, ca_cert.public_bytes(serialization.Encoding.PEM), 0o644, replace)
+    _write(paths.key, _key_pem(key), 0o600, replace)
+    _write(paths.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644, replace)
     return paths
+
+
+def _new_ca(
+    not_before: datetime.datetime, not_after: datetime.datetime
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    return ca_key, _ca_certificate(ca_key, not_before, not_after)
+
+
+def _existing_ca(paths: CertPaths) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | None:
+    """The CA already at paths.ca and paths.ca_key; None when neither file exists."""
+    present = [_exists(p) for p in (paths.ca, paths.ca_key)]
+    if not any(present):
+        return None
+    if not all(present):
+        have, lack = (paths.ca, paths.ca_key) if present[0] else (paths.ca_key, paths.ca)
+        raise CertFileError(
+            f"{have} exists but {lack} does not: edgeguard signs development certificates "
+            f"with that CA and will not replace half of it; restore {lack}, or remove {have}"
+        )
+    try:
+        cert = x509.load_pem_x509_certificate(paths.ca.read_bytes())
+        key = serialization.load_pem_private_key(paths.ca_key.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise CertFileError(f"cannot use the CA at {paths.ca} and {paths.ca_key}: {exc}") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():
+        raise CertFileError(f"{paths.ca_key} is not the key of the CA certificate {paths.ca}")
+    return key, cert
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
 
 
 def ca_bundle(ca_path: Path) -> str:
@@ -179,19 +247,33 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Replace `path` atomically: a reader sees the old file or the new one, never a part."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def _write(path: Path, data: bytes, mode: int, replace: bool) -> None:
+    """Write `path` atomically: a reader sees no file or the old one, or the whole new one.
+
+    Without `replace` the file is linked into place, which fails if it exists (no overwrite).
+    """
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as exc:
+        raise CertFileError(f"cannot write {path}: {exc.strerror}") from exc
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), mode)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    except FileExistsError as exc:
+        raise CertFileError(
+            f"{path} appeared while edgeguard was writing it; left as it is"
+        ) from exc
+    except OSError as exc:
+        raise CertFileError(f"cannot write {path}: {exc.strerror}") from exc
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _unique(names: Iterable[str]) -> tuple[str, ...]:

@@ -27,8 +27,9 @@ class CertWatcher:
     Content is hashed rather than mtime compared: Kubernetes updates a Secret volume by
     swapping its `..data` symlink, which leaves the visible paths' own mtimes untouched
     (https://kubernetes.io/docs/concepts/configuration/secret/#mounted-secrets-are-updated-automatically).
-    Construction never raises on unreadable files: `loaded` stays False (readiness reports it)
-    and handshakes are refused until `reload` succeeds.
+    Construction never raises on unreadable files: `loaded` stays False, `error` says why
+    (serve refuses to start with it) and handshakes are refused until `reload` succeeds.
+    Failures of later reloads are logged, each distinct one once.
     """
 
     def __init__(
@@ -48,7 +49,9 @@ class CertWatcher:
         self._last_error: str | None = None
         self._outer = self._configured()
         self._outer.sni_callback = self._select
+        self._announce = False  # the first load's failure is the caller's to report
         self.reload()
+        self._announce = True
 
     @property
     def context(self) -> ssl.SSLContext:
@@ -73,24 +76,33 @@ class CertWatcher:
         try:
             contents = [p.read_bytes() for p in self._paths()]
         except OSError as exc:
-            self._fail(f"{exc.strerror}: {exc.filename}")
+            failed = Path(str(exc.filename))
+            if self.client_ca is not None and failed == self.client_ca:
+                self._fail(f"cannot read client CA {failed}: {exc.strerror}")
+            else:
+                self._fail(self._pair_problem(f"{exc.strerror}: {exc.filename}"))
             return False
         digest = hashlib.sha256(b"\0".join(contents)).digest()
         if digest == self._digest:
             return False
         self._digest = digest
+        inner = self._configured()
         try:
-            inner = self._configured()
             inner.load_cert_chain(self.cert_path, self.key_path)
-            if self.client_ca is not None:
-                inner.load_verify_locations(cafile=self.client_ca)
             certificate = x509.load_pem_x509_certificate(contents[0])
         except ssl.SSLError as exc:
-            self._fail(exc.reason or str(exc))
+            self._fail(self._pair_problem(_ssl_reason(exc)))
             return False
         except (OSError, ValueError) as exc:
-            self._fail(str(exc))
+            self._fail(self._pair_problem(str(exc)))
             return False
+        if self.client_ca is not None:
+            try:
+                inner.load_verify_locations(cafile=self.client_ca)
+            except (ssl.SSLError, OSError, ValueError) as exc:
+                reason = _ssl_reason(exc) if isinstance(exc, ssl.SSLError) else str(exc)
+                self._fail(f"cannot load client CA {self.client_ca}: {reason}")
+                return False
         self._current, self._certificate, self._last_error = inner, certificate, None
         log.info(
             "serving certificate %s loaded: serial %x, not after %s",
@@ -99,6 +111,16 @@ class CertWatcher:
             certificate.not_valid_after_utc.isoformat(),
         )
         return True
+
+    @property
+    def error(self) -> str | None:
+        """Why the files on disk are not being served (None when the newest ones are)."""
+        return self._last_error
+
+    def _pair_problem(self, reason: str) -> str:
+        return (
+            f"cannot load serving certificate {self.cert_path} with key {self.key_path}: {reason}"
+        )
 
     async def run(self) -> None:
         """Poll every `interval` seconds until cancelled."""
@@ -110,20 +132,15 @@ class CertWatcher:
         extra = [] if self.client_ca is None else [self.client_ca]
         return [self.cert_path, self.key_path, *extra]
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, problem: str) -> None:
         # A writer that replaces tls.crt and tls.key one by one shows a mismatched pair for a
         # moment; report each distinct failure once rather than on every poll.
-        if reason == self._last_error:
+        if problem == self._last_error:
             return
-        self._last_error = reason
-        keeping = "the previous certificate" if self.loaded else "no certificate"
-        log.error(
-            "cannot load serving certificate %s with key %s: %s; keeping %s",
-            self.cert_path,
-            self.key_path,
-            reason,
-            keeping,
-        )
+        self._last_error = problem
+        if self._announce:
+            keeping = "the previous certificate" if self.loaded else "no certificate"
+            log.error("%s; keeping %s", problem, keeping)
 
     def _select(
         self, ssl_object: ssl.SSLObject, server_name: str | None, outer: ssl.SSLContext
@@ -143,3 +160,9 @@ class CertWatcher:
         if self.client_ca is not None:
             ctx.verify_mode = ssl.CERT_REQUIRED
         return ctx
+
+
+def _ssl_reason(exc: ssl.SSLError) -> str:
+    if exc.reason == "KEY_VALUES_MISMATCH":
+        return "KEY_VALUES_MISMATCH (the key does not belong to the certificate)"
+    return str(exc.reason or exc)

@@ -39,6 +39,13 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--tls-cert", type=Path, default=Path(_env("TLS_CERT", "certs/tls.crt") or ""))
     p.add_argument("--tls-key", type=Path, default=Path(_env("TLS_KEY", "certs/tls.key") or ""))
     p.add_argument(
+        "--dev-certs",
+        action="store_true",
+        default=_env("DEV_CERTS", "") in ("1", "true", "yes"),
+        help="make a development CA and certificate at --tls-cert/--tls-key when neither "
+        "exists (done without this flag only at the default paths)",
+    )
+    p.add_argument(
         "--client-ca",
         type=Path,
         default=_path(_env("CLIENT_CA")),
@@ -87,6 +94,9 @@ def _certs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     g.add_argument("--out", type=Path, required=True)
     g.add_argument("--san", action="append", default=[])
     g.add_argument("--days", type=int, default=365)
+    g.add_argument(
+        "--force", action="store_true", help="replace the files already in --out (a new CA)"
+    )
 
 
 def _review_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -158,7 +168,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     # The HTTPS stack and the cluster client are imported only where they are used, so
     # `edgeguard review` in CI starts fast.
     from webhook import kubeclient
-    from webhook.serve import ServeSettings, ensure_dev_certificates, run, serve
+    from webhook.serve import ServeSettings, StartupError, ensure_dev_certificates, run, serve
 
     logs.setup(args.log_level)
     try:
@@ -174,6 +184,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         port=args.port,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        dev_certs=args.dev_certs,
         client_ca=args.client_ca,
         max_body=args.max_body,
         extra_sans=tuple(args.san),
@@ -181,9 +192,12 @@ def _run_serve(args: argparse.Namespace) -> int:
         kubeconfig=args.kubeconfig,
         environ={k: ENV[k] for k in kubeclient.ENVIRONMENT if k in ENV},
     )
-    ensure_dev_certificates(settings)
     try:
+        ensure_dev_certificates(settings)
         run(serve(settings, Engine(shipped, config)))
+    except StartupError as exc:
+        print(f"edgeguard: {exc}", file=sys.stderr)
+        return 2
     except kubeclient.ClusterConfigError as exc:
         print(f"edgeguard: cluster configuration error: {exc}", file=sys.stderr)
         return 2
@@ -193,7 +207,12 @@ def _run_serve(args: argparse.Namespace) -> int:
 def _run_certs(args: argparse.Namespace) -> int:
     from webhook import certs
 
-    paths = certs.generate(args.out, args.service, args.namespace, tuple(args.san), args.days)
+    try:
+        paths = certs.generate(
+            args.out, args.service, args.namespace, tuple(args.san), args.days, args.force
+        )
+    except certs.CertFileError as exc:
+        return _usage(str(exc))
     print(f"wrote {paths.ca}, {paths.cert}, {paths.key}")
     print(f"caBundle: {certs.ca_bundle(paths.ca)}")
     return 0

@@ -1,9 +1,10 @@
 """Kubernetes manifests from files, directories and stdin: safe, bounded, each with file:line.
 
-YAML is parsed by libyaml; text with anchors or deep flow nesting is composed by a bounded
-composer that refuses deep nesting and alias bombs before anything is built (plain text takes
-libyaml's faster composer); files are read with a byte cap, binary is refused. It
-only reads and locates documents: what they mean is the engine's business.
+Plain text (no anchors, shallow nesting, short lines) takes libyaml's fast loader when PyYAML
+has it; anything else, and every error message, comes from PyYAML's own pure-Python parser
+under a bounded composer that refuses deep nesting and alias bombs before anything is built,
+so the limits and their messages are edgeguard's, whichever build of PyYAML is installed.
+Files are read with a byte cap, binary is refused. It only reads and locates documents.
 """
 
 from __future__ import annotations
@@ -11,18 +12,22 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
-from yaml._yaml import CParser
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent
+from yaml.parser import Parser
+from yaml.reader import Reader, ReaderError
 from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
+# libyaml's loader, when this PyYAML was built with it (a public name; absent otherwise).
+FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)
 STDIN = "-"
 SUFFIXES = (".yaml", ".yml", ".json")
 JSONObject = Mapping[str, Any]
@@ -38,7 +43,8 @@ class Limits:
     document_bytes: int = 3 * 1024 * 1024
     # Nodes after expanding aliases: far above any real object, far below a billion laughs.
     expanded_nodes: int = 500_000
-    # libyaml's C composer recurses per level and crashes the process on deep nesting.
+    # libyaml's C composer recurses per level and crashes the process on deep nesting, and
+    # newer libyaml refuses deep flow nesting in its own words: edgeguard's limit comes first.
     depth: int = 200
 
 
@@ -69,16 +75,30 @@ class _Bounded(yaml.YAMLError):
         self.line, self.message = line, message
 
 
-class BoundedLoader(Composer, CParser, SafeConstructor, Resolver):
-    """libyaml's parser with PyYAML's composer, counting depth and alias expansion."""
+class BoundedLoader(Reader, Scanner, Parser, Composer, SafeConstructor, Resolver):
+    """PyYAML's pure-Python parser (iterative, no nesting limit of its own) and composer,
+    counting depth and alias expansion, so edgeguard's limits decide and word the refusal."""
 
     def __init__(self, stream: str, limits: Limits) -> None:
-        CParser.__init__(self, stream)
+        try:
+            Reader.__init__(self, stream)
+        except ReaderError as exc:  # a control character, which YAML does not allow
+            line = stream.count("\n", 0, exc.position) + 1
+            raise _Bounded(line, f"not valid YAML: {exc.reason} (#x{exc.character:04x})") from exc
+        Scanner.__init__(self)
+        Parser.__init__(self)
         Composer.__init__(self)
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
         self.limits = limits
         self._reset()
+
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        # The scanner reads up to 1024 characters ahead for a possible simple key, with a cost
+        # per token that grows with the flow level; refusing here bounds that look-ahead.
+        if self.flow_level >= self.limits.depth:
+            raise _Bounded(self.line + 1, f"nested deeper than {self.limits.depth} levels")
+        Scanner.fetch_flow_collection_start(self, token_class)
 
     def _reset(self) -> None:
         self._depth, self._nodes = 0, 0
@@ -89,7 +109,7 @@ class BoundedLoader(Composer, CParser, SafeConstructor, Resolver):
         return Composer.get_node(self)
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event: Any = self.peek_event()
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, AliasEvent):
             size = self._sizes.get(event.anchor)
             if size is None and event.anchor in self.anchors:
@@ -186,35 +206,43 @@ def read(path: str, stdin: IO[bytes] | None, limits: Limits) -> str:
 # A line this long could nest "- - - ..." sequences deep enough to matter to the C composer.
 LONG_LINE = re.compile(r"[^\n]{4097}")
 BRACKETS = re.compile(r"[\[\]{}]")
+# The block prefix of a line: its indentation and any compact "- " sequence entries.
+BLOCK_PREFIX = re.compile(r"^[ \t-]*", re.MULTILINE)
 
 
 def plain(text: str, limits: Limits) -> bool:
-    """Whether libyaml's own (fast) composer is safe here: no anchors, so no alias bomb, no
-    very long line, and flow brackets never nested deeper than the limit (a conservative
-    count: brackets inside strings only ever send a file down the bounded path)."""
+    """Whether libyaml's own (fast) loader is safe here: no anchors, so no alias bomb, no very
+    long line, and nesting that provably stays under the limit. Each block level below the
+    first two needs a column of indentation or "- " prefix, so block depth is at most the
+    widest prefix plus two: kept within half the limit, with flow depth within the other half.
+    Both counts are conservative: a file they doubt takes the bounded path, which counts
+    exactly."""
     if "&" in text or LONG_LINE.search(text):
+        return False
+    half = limits.depth // 2
+    if max((len(m.group()) for m in BLOCK_PREFIX.finditer(text)), default=0) >= half - 2:
         return False
     depth = 0
     for match in BRACKETS.finditer(text):
         depth += 1 if match.group() in "[{" else -1
-        if depth > limits.depth:
+        if depth > half:
             return False
     return True
 
 
 def parse(text: str, name: str, limits: Limits = Limits()) -> list[Document]:
     """The objects in one YAML or JSON stream; `kind: List` is unpacked into its items."""
-    if plain(text, limits):
+    if FAST_LOADER is not None and plain(text, limits):
         try:
-            return _parse(yaml.CSafeLoader(text), name, limits)
+            return _parse(lambda: FAST_LOADER(text), name, limits)
         except ManifestError:
-            pass  # the bounded loader below says where and why in PyYAML's own words
-    return _parse(BoundedLoader(text, limits), name, limits)
+            pass  # the bounded loader below says where and why, in the same words every time
+    return _parse(lambda: BoundedLoader(text, limits), name, limits)
 
 
-def _parse(loader: Any, name: str, limits: Limits) -> list[Document]:
+def _parse(make: Callable[[], Any], name: str, limits: Limits) -> list[Document]:
     documents: list[Document] = []
-    with _located(loader, name):
+    with _located(make, name) as loader:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
@@ -229,16 +257,19 @@ def _parse(loader: Any, name: str, limits: Limits) -> list[Document]:
 def read_value(path: str, limits: Limits = Limits()) -> Any:
     """One YAML document of any shape (a test case, a suite file), read with the same caps."""
     name = _name(path)
-    loader = BoundedLoader(read(path, None, limits), limits)
-    with _located(loader, name):
+    text = read(path, None, limits)
+    with _located(lambda: BoundedLoader(text, limits), name) as loader:
         return loader.get_single_data()
 
 
 @contextlib.contextmanager
-def _located(loader: Any, name: str) -> Iterator[None]:
-    """Turns the loader's errors into ManifestErrors with file and line; disposes of it."""
+def _located(make: Callable[[], Any], name: str) -> Iterator[Any]:
+    """A loader from `make` whose errors (its construction's too) become ManifestErrors with
+    file and line; disposed of afterwards."""
+    loader = None
     try:
-        yield
+        loader = make()
+        yield loader
     except _Bounded as exc:
         raise ManifestError(name, exc.line, exc.message) from exc
     except yaml.YAMLError as exc:
@@ -246,7 +277,8 @@ def _located(loader: Any, name: str) -> Iterator[None]:
     except RecursionError as exc:
         raise ManifestError(name, 0, "nested too deeply") from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _problem(exc: yaml.YAMLError) -> str:

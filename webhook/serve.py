@@ -27,12 +27,19 @@ from webhook.view import ClusterView, MemoryView
 log = logging.getLogger("edgeguard.serve")
 
 
+DEFAULT_TLS_CERT = Path("certs/tls.crt")
+DEFAULT_TLS_KEY = Path("certs/tls.key")
+
+
 @dataclass(frozen=True)
 class ServeSettings:
     host: str = "0.0.0.0"
     port: int = 8443
-    tls_cert: Path = Path("certs/tls.crt")
-    tls_key: Path = Path("certs/tls.key")
+    tls_cert: Path = DEFAULT_TLS_CERT
+    tls_key: Path = DEFAULT_TLS_KEY
+    # Make development certificates at tls_cert/tls_key when neither exists (not only at the
+    # default paths).
+    dev_certs: bool = False
     client_ca: Path | None = None
     max_body: int = DEFAULT_MAX_BODY
     extra_sans: tuple[str, ...] = ()
@@ -59,32 +66,57 @@ def run(main: Coroutine[Any, Any, None]) -> None:
         runner.run(main)
 
 
+class StartupError(Exception):
+    """A reason `serve` cannot start (a missing or broken certificate, ...): exit 2."""
+
+
 def ensure_dev_certificates(settings: ServeSettings) -> None:
-    """Make a development CA and serving certificate when the files are missing."""
-    if settings.tls_cert.exists() and settings.tls_key.exists():
+    """Make a development CA and serving certificate on first run, and only then.
+
+    Only when neither --tls-cert nor --tls-key exists, and only at the default paths or when
+    --dev-certs asks for it; otherwise a missing file is a StartupError, never a reason to
+    write (a typo in a path must not replace real key material). Nothing is overwritten.
+    """
+    cert, key = settings.tls_cert, settings.tls_key
+    present = [_present(cert), _present(key)]
+    if all(present):
         return
-    out = settings.tls_cert.parent
-    paths = certs.generate_dev(out, settings.extra_sans)
-    if paths.cert != settings.tls_cert or paths.key != settings.tls_key:
-        paths.cert.replace(settings.tls_cert)
-        paths.key.replace(settings.tls_key)
-    port = settings.port
+    defaults = (cert, key) == (DEFAULT_TLS_CERT, DEFAULT_TLS_KEY)
+    if any(present) or not (defaults or settings.dev_certs):
+        flag, missing = ("--tls-key", key) if present[0] else ("--tls-cert", cert)
+        hint = (
+            "the certificate and its key must both exist"
+            if any(present)
+            else f"development certificates are made only at the default paths "
+            f"({DEFAULT_TLS_CERT}, {DEFAULT_TLS_KEY}) or with --dev-certs"
+        )
+        raise StartupError(f"{missing.name} not found: {missing} ({flag}); {hint}")
+    try:
+        paths = certs.generate_dev(cert.parent, settings.extra_sans, cert=cert, key=key)
+    except certs.CertFileError as exc:
+        raise StartupError(str(exc)) from exc
     print(
-        f"edgeguard: made a development CA at {paths.ca} and a serving certificate at "
-        f"{settings.tls_cert} (development only)"
+        f"edgeguard: made a development serving certificate at {paths.cert} signed by the CA "
+        f"at {paths.ca} (development only)"
     )
     print(
         "edgeguard: try it with:\n"
         f"  curl --cacert {paths.ca} -H 'Content-Type: application/json' "
-        f"--data @examples/admissionreview-tlsroute.json https://localhost:{port}/validate",
+        f"--data @examples/admissionreview-tlsroute.json https://localhost:{settings.port}/validate",
         flush=True,
     )
+
+
+def _present(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
 
 
 async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | None = None) -> None:
     watcher = CertWatcher(
         settings.tls_cert, settings.tls_key, settings.client_ca, settings.cert_poll_seconds
     )
+    if watcher.error is not None:
+        raise StartupError(watcher.error)
     live: ReservingView | None = None
     client: kubeclient.KubeClient | None = None
     if view is None:

@@ -94,11 +94,13 @@ def documents(path: Path, limits: Limits = LIMITS) -> list[Node]:
     """The top-level nodes of a (multi-document) YAML file, read bounded."""
     source = str(path)
     try:
-        loader = BoundedLoader(read(source, None, limits), limits)
+        text = read(source, None, limits)
     except ManifestError as exc:
         raise VAPError(str(exc)) from exc
     found: list[Node] = []
+    loader = None
     try:
+        loader = BoundedLoader(text, limits)
         while loader.check_node():
             node = loader.get_node()
             if node is not None and not _empty(node):
@@ -106,7 +108,8 @@ def documents(path: Path, limits: Limits = LIMITS) -> list[Node]:
     except yaml.YAMLError as exc:
         raise VAPError(f"{source}:{_line(exc)}: not valid YAML: {_problem(exc)}") from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return found
 
 

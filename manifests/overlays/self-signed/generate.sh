@@ -16,7 +16,8 @@ if [[ -f "$here/certs/ca.crt" ]]; then
   previous="$(cat "$here/certs/ca.crt")"
 fi
 
-"${edgeguard[@]}" certs generate --service edgeguard --namespace edgeguard --out "$here/certs" "$@"
+# --force: renewing is what this script is for (the previous CA is kept in the bundle below).
+"${edgeguard[@]}" certs generate --service edgeguard --namespace edgeguard --out "$here/certs" --force "$@"
 
 bundle="$(
   {
