@@ -22,10 +22,10 @@ import yaml
 import policies
 from bench import fixtures
 from policies import required_fields
-from webhook.config import Config
+from webhook.cluster.memory import MemoryView, slim
+from webhook.core.config import Config
+from webhook.core.review import Review
 from webhook.engine import Engine
-from webhook.review import Review
-from webhook.view import MemoryView, slim
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,9 +100,9 @@ def request_breakdown(repeat: int) -> dict[str, Any]:
 
     from aiohttp import web
 
-    from webhook import logs
-    from webhook.codec import admission_response
-    from webhook.metrics import Metrics
+    from webhook.server import logs
+    from webhook.server.metrics import Metrics
+    from webhook.server.response import admission_response
 
     logs.setup("INFO")
     devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below

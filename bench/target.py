@@ -24,13 +24,13 @@ from aiohttp import web
 
 import policies
 from bench import baseline, fixtures
-from webhook import logs
-from webhook import server as edgeguard_server
-from webhook.certwatch import CertWatcher
-from webhook.config import Config
+from webhook.cluster.memory import MemoryView
+from webhook.core.config import Config
 from webhook.engine import Engine
-from webhook.server import ServerState
-from webhook.view import MemoryView
+from webhook.server import http as edgeguard_server
+from webhook.server import logs
+from webhook.server.http import ServerState
+from webhook.server.tls import CertWatcher
 
 
 def rss_kib() -> int:

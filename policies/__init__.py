@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from policies import passthrough, required_fields, route_references, san_injection, unique_hostnames
-from webhook.policy import Policy
+from webhook.core.policy import Policy
 
 
 def builtin() -> list[Policy]:

@@ -7,11 +7,10 @@ guesses about a Gateway that is not in it (operator objects then get a warning).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from policies.gateway import (
+from policies.gateway.listeners import (
     admits_kind,
     attachable_listeners,
     describe,
@@ -19,17 +18,28 @@ from policies.gateway import (
     is_passthrough,
     listeners,
     names,
-    passthrough_reason,
+    protocol_mode,
     selected_listeners,
 )
-from webhook.decision import Decision, allowed, denied, verdict
-from webhook.kinds import GATEWAY, GRPCROUTE, HTTPROUTE, OPENBAO_CLUSTER, POOL, TLSROUTE
-from webhook.policy import Policy, Settings
-from webhook.refs import ParentRef, as_list, backend_refs, dig, key_of, metadata, parent_refs
-from webhook.review import Review
-from webhook.view import ClusterView
+from policies.gateway.refs import ParentRef, backend_refs, parent_refs
+from policies.gateway.services import passthrough_reason
+from webhook.core.decision import Decision, allowed, denied, verdict
+from webhook.core.json import JSONObject
+from webhook.core.kinds import (
+    GATEWAY,
+    GRPCROUTE,
+    HTTPROUTE,
+    NAMESPACE,
+    OPENBAO_CLUSTER,
+    POOL,
+    SERVICE,
+    TLSROUTE,
+)
+from webhook.core.objects import dig, key_of, metadata
+from webhook.core.policy import Policy, Settings
+from webhook.core.review import Review
+from webhook.core.view import ClusterView
 
-JSONObject = Mapping[str, Any]
 ALLOW_TERMINATE = "allowTLSRouteTerminate"
 PASSTHROUGH = "protocol: TLS and tls.mode: Passthrough"
 ACME_OFF = (
@@ -49,7 +59,7 @@ class Need:
     section_field: str
 
 
-def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
+def check(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
     obj = review.object
     if review.operation == "DELETE" or obj is None or metadata(obj).get("deletionTimestamp"):
         return allowed()  # deleting, or a finalizer being removed: nothing gets routed anew
@@ -67,7 +77,7 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
     return allowed()
 
 
-def check_openbao(obj: JSONObject, view: ClusterView) -> Decision:
+def check_openbao(obj: JSONObject, view: ClusterView[Any]) -> Decision:
     gateway = dig(obj, "spec", "gateway")
     acme = dig(obj, "spec", "tls", "mode") == "ACME"
     passthrough = dig(gateway, "tlsPassthrough") is True
@@ -83,7 +93,7 @@ def check_openbao(obj: JSONObject, view: ClusterView) -> Decision:
     return verdict(([ACME_OFF] if acme and not passthrough else []) + messages, warnings)
 
 
-def check_pool(obj: JSONObject, view: ClusterView) -> Decision:
+def check_pool(obj: JSONObject, view: ClusterView[Any]) -> Decision:
     need = Need(
         "Puppet's mTLS needs the Puppet server to remain the TLS endpoint",
         "spec.route.gatewayRef.name",
@@ -92,23 +102,23 @@ def check_pool(obj: JSONObject, view: ClusterView) -> Decision:
     return verdict(*listener_findings(obj, parent_refs(obj), view, need))
 
 
-def check_tlsroute(obj: JSONObject, view: ClusterView, settings: Settings) -> Decision:
+def check_tlsroute(obj: JSONObject, view: ClusterView[Any], settings: Settings) -> Decision:
     why = tlsroute_need(obj, view, settings)
     if why is None:
         return allowed()
     messages: list[str] = []
     warnings: list[str] = []
-    for index, ref in enumerate(as_list(dig(obj, "spec", "parentRefs"))):
-        where = f"spec.parentRefs[{index}]"
-        parents = parent_refs({**obj, "spec": {"parentRefs": [ref]}})
-        known = [p for p in parents if gateway_for(view, p) is not None]
-        found = listener_findings(obj, known, view, Need(why, where, f"{where}.sectionName"))
+    for parent in parent_refs(obj):
+        if gateway_for(view, parent) is None:
+            continue
+        need = Need(why, parent.path, f"{parent.path}.sectionName")
+        found = listener_findings(obj, [parent], view, need)
         messages += found[0]
         warnings += found[1]
     return verdict(messages, warnings)
 
 
-def tlsroute_need(obj: JSONObject, view: ClusterView, settings: Settings) -> str | None:
+def tlsroute_need(obj: JSONObject, view: ClusterView[Any], settings: Settings) -> str | None:
     """Why this TLSRoute needs a Passthrough listener, or None when termination is fine."""
     if not settings.get(ALLOW_TERMINATE, False):
         return f"TLS termination for TLSRoutes is off (setting {ALLOW_TERMINATE}: false)"
@@ -119,7 +129,7 @@ def tlsroute_need(obj: JSONObject, view: ClusterView, settings: Settings) -> str
     return f"{where} names Service {service}, which requires TLS passthrough because {reason}"
 
 
-def check_http_backends(obj: JSONObject, view: ClusterView) -> Decision:
+def check_http_backends(obj: JSONObject, view: ClusterView[Any]) -> Decision:
     kind = str(obj.get("kind", "route"))
     article = "an" if kind.startswith("HTTP") else "a"
     return denied(
@@ -132,24 +142,20 @@ def check_http_backends(obj: JSONObject, view: ClusterView) -> Decision:
     )
 
 
-def backend_reasons(obj: JSONObject, view: ClusterView) -> list[tuple[str, str, str]]:
+def backend_reasons(obj: JSONObject, view: ClusterView[Any]) -> list[tuple[str, str, str]]:
     """(field path, namespace/name, reason) of each backendRef whose Service needs passthrough."""
     found = []
-    for r, rule in enumerate(as_list(dig(obj, "spec", "rules"))):
-        for b, ref in enumerate(as_list(dig(rule, "backendRefs"))):
-            single = {**obj, "spec": {"rules": [{"backendRefs": [ref]}]}}
-            for backend in backend_refs(single):
-                if (backend.group, backend.kind) != ("", "Service"):
-                    continue
-                reason = passthrough_reason(view, backend.namespace, backend.name)
-                if reason is not None:
-                    where = f"spec.rules[{r}].backendRefs[{b}]"
-                    found.append((where, f"{backend.namespace}/{backend.name}", reason))
+    for backend in backend_refs(obj):
+        if (backend.group, backend.kind) != ("", "Service"):
+            continue
+        reason = passthrough_reason(view, backend.namespace, backend.name)
+        if reason is not None:
+            found.append((backend.path, f"{backend.namespace}/{backend.name}", reason))
     return found
 
 
 def listener_findings(
-    obj: JSONObject, parents: list[ParentRef], view: ClusterView, need: Need
+    obj: JSONObject, parents: list[ParentRef], view: ClusterView[Any], need: Need
 ) -> tuple[list[str], list[str]]:
     """Denials and warnings for a workload that needs a Passthrough listener on each parent."""
     messages: list[str] = []
@@ -219,7 +225,7 @@ def selection(parent: ParentRef) -> str:
 
 
 def check_gateway_update(
-    new: JSONObject, old: JSONObject, view: ClusterView, settings: Settings
+    new: JSONObject, old: JSONObject, view: ClusterView[Any], settings: Settings
 ) -> Decision:
     """Deny turning a Passthrough listener off while routes needing passthrough use it."""
     current = {str(item.get("name")): (i, item) for i, item in enumerate(listeners(new))}
@@ -234,7 +240,7 @@ def check_gateway_update(
             what = f"spec.listeners: removing {describe(listener)} from {gateway}"
         else:
             what = f"spec.listeners[{index}]: changing {describe(listener)} of {gateway}"
-            what += f" to {mode(now)}"
+            what += f" to {protocol_mode(now)}"
         if users:
             messages.append(
                 f"{what} would stop passing TLS through for these attached routes, which require "
@@ -246,7 +252,7 @@ def check_gateway_update(
 
 
 def passthrough_users(
-    gateway: JSONObject, listener: JSONObject, view: ClusterView, settings: Settings
+    gateway: JSONObject, listener: JSONObject, view: ClusterView[Any], settings: Settings
 ) -> list[str]:
     """The attached objects that can really attach to the listener and need passthrough."""
     namespace = str(metadata(gateway).get("namespace") or "")
@@ -265,7 +271,7 @@ def passthrough_users(
     return sorted(users)
 
 
-def requires_passthrough(obj: JSONObject, view: ClusterView, settings: Settings) -> bool:
+def requires_passthrough(obj: JSONObject, view: ClusterView[Any], settings: Settings) -> bool:
     kind = key_of(obj)
     group_kind = kind.group_kind if kind else None
     if group_kind == POOL:
@@ -278,11 +284,6 @@ def requires_passthrough(obj: JSONObject, view: ClusterView, settings: Settings)
     return False
 
 
-def mode(listener: JSONObject) -> str:
-    """A listener's protocol and TLS mode, as in "TLS/Terminate"."""
-    return describe(listener).rpartition(" (")[2].rstrip(")")
-
-
 POLICY = Policy(
     "tls-passthrough",
     frozenset({OPENBAO_CLUSTER, POOL, TLSROUTE, HTTPROUTE, GRPCROUTE, GATEWAY}),
@@ -291,6 +292,16 @@ POLICY = Policy(
     operations=frozenset({"CREATE", "UPDATE"}),
     defaults={ALLOW_TERMINATE: False},
     referential=True,
+    # Gateways' listeners; what decides whether an attached object needs passthrough and
+    # where it attaches; Services' and Namespaces' labels.
+    reads={
+        GATEWAY: ("listeners",),
+        POOL: ("route",),
+        OPENBAO_CLUSTER: ("gateway", "tls"),
+        TLSROUTE: ("parentRefs", "rules.backendRefs"),
+        SERVICE: (),
+        NAMESPACE: (),
+    },
     description="ACME and mTLS workloads keep TLS end to end: their Gateway listener passes "
     "TLS through, and no HTTPRoute, GRPCRoute or listener change terminates it.",
 )

@@ -8,21 +8,16 @@ only Gateways in the view and reads ReferenceGrants one namespace at a time, nev
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
-from policies.gateway import (
-    DEFAULT_KINDS,
-    admits_kind,
-    gateway_for,
-    grant_permits,
-    matches_selector,
-    namespace_labels,
-)
-from policies.gateway import selected_listeners as listeners_selected_by
-from webhook.decision import Decision, allowed, denied
-from webhook.kinds import (
+from policies.gateway.grants import grant_permits
+from policies.gateway.listeners import DEFAULT_KINDS, admits_kind, gateway_for
+from policies.gateway.listeners import selected_listeners as listeners_selected_by
+from policies.gateway.refs import BackendRef, ParentRef, backend_refs, object_ref, parent_refs
+from webhook.core.decision import Decision, allowed, denied
+from webhook.core.json import JSONObject
+from webhook.core.kinds import (
     GATEWAY,
-    GATEWAY_GROUP,
     GRPCROUTE,
     HTTPROUTE,
     NAMESPACE,
@@ -30,30 +25,14 @@ from webhook.kinds import (
     TLSROUTE,
     GroupKind,
 )
-from webhook.policy import Mode, Policy, Settings
-from webhook.refs import ParentRef, as_list, dicts, dig, metadata
-from webhook.review import Review
-from webhook.view import ClusterView
-
-JSONObject = Mapping[str, Any]
-# Kubernetes sets this label on every Namespace (since 1.22); Gateway API examples select on it.
+from webhook.core.labels import LabelSelector, namespace_labels
+from webhook.core.objects import as_list, dicts, dig, metadata
+from webhook.core.policy import Mode, Policy, Settings
+from webhook.core.review import Review
+from webhook.core.view import ClusterView
 
 
-class Ref(NamedTuple):
-    """A reference to another object, and the field path where it is written."""
-
-    path: str
-    group: str
-    kind: str
-    namespace: str
-    name: str
-
-    @property
-    def target(self) -> str:
-        return f"{GroupKind(self.group, self.kind)} {self.namespace}/{self.name}"
-
-
-def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
+def check(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
     obj = review.object
     if review.operation == "DELETE" or obj is None:
         return allowed()
@@ -78,25 +57,12 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
 
 def parents(obj: JSONObject, namespace: str) -> Iterator[tuple[str, ParentRef]]:
     """Each parentRef to a Gateway with its field path (namespace defaulted to the route's)."""
-    for i, ref in enumerate(as_list(dig(obj, "spec", "parentRefs"))):
-        if not isinstance(ref, dict) or not isinstance(ref.get("name"), str) or not ref["name"]:
-            continue
-        if (ref.get("group", GATEWAY_GROUP), ref.get("kind", "Gateway")) != GATEWAY:
-            continue
-        section, port = ref.get("sectionName"), ref.get("port")
-        yield (
-            f"spec.parentRefs[{i}]",
-            ParentRef(
-                str(ref.get("namespace") or namespace),
-                ref["name"],
-                section if isinstance(section, str) and section else None,
-                port if isinstance(port, int) else None,
-            ),
-        )
+    for parent in parent_refs(obj, namespace):
+        yield parent.path, parent
 
 
 def parent_problem(
-    path: str, parent: ParentRef, kind: GroupKind, namespace: str, view: ClusterView
+    path: str, parent: ParentRef, kind: GroupKind, namespace: str, view: ClusterView[Any]
 ) -> str | None:
     gateway = gateway_for(view, parent)
     if gateway is None:
@@ -127,7 +93,7 @@ def _selection(parent: ParentRef) -> str:
 
 
 def _refusal(
-    listener: JSONObject, kind: GroupKind, gateway_ns: str, route_ns: str, view: ClusterView
+    listener: JSONObject, kind: GroupKind, gateway_ns: str, route_ns: str, view: ClusterView[Any]
 ) -> str | None:
     """Why a listener does not admit the route, with the fix; None when it admits it."""
     by_kind = _kind_refusal(listener, kind)
@@ -152,7 +118,7 @@ def _kind_refusal(listener: JSONObject, kind: GroupKind) -> str | None:
 
 
 def _namespace_refusal(
-    listener: JSONObject, gateway_ns: str, route_ns: str, view: ClusterView
+    listener: JSONObject, gateway_ns: str, route_ns: str, view: ClusterView[Any]
 ) -> str | None:
     namespaces = dig(listener, "allowedRoutes", "namespaces")
     source = dig(namespaces, "from") or "Same"
@@ -171,7 +137,7 @@ def _namespace_refusal(
         return None  # an unknown Namespace's labels cannot be judged
     labels = namespace_labels(found)
     selector = dig(namespaces, "selector")
-    if matches_selector(selector, labels):
+    if LabelSelector.from_dict(selector).matches(labels):
         return None
     return (
         f"admits routes only from namespaces matching {render_selector(selector)} "
@@ -201,23 +167,12 @@ def render_labels(labels: Mapping[str, Any]) -> str:
 # --- references into other namespaces and ReferenceGrants ------------------------------------
 
 
-def route_refs(obj: JSONObject, namespace: str) -> Iterator[Ref]:
+def route_refs(obj: JSONObject, namespace: str) -> Iterator[BackendRef]:
     """Every backendRef of a route, request mirrors included, with its field path."""
-    for i, rule in enumerate(as_list(dig(obj, "spec", "rules"))):
-        base = f"spec.rules[{i}]"
-        for j, backend in enumerate(as_list(dig(rule, "backendRefs"))):
-            yield from _ref(f"{base}.backendRefs[{j}]", backend, namespace, "Service")
-            yield from _mirrors(f"{base}.backendRefs[{j}]", backend, namespace)
-        yield from _mirrors(base, rule, namespace)
+    yield from backend_refs(obj, namespace, mirrors=True)
 
 
-def _mirrors(base: str, holder: object, namespace: str) -> Iterator[Ref]:
-    for k, item in enumerate(as_list(dig(holder, "filters"))):
-        path = f"{base}.filters[{k}].requestMirror.backendRef"
-        yield from _ref(path, dig(item, "requestMirror", "backendRef"), namespace, "Service")
-
-
-def gateway_refs(obj: JSONObject, namespace: str) -> Iterator[Ref]:
+def gateway_refs(obj: JSONObject, namespace: str) -> Iterator[BackendRef]:
     """A Gateway's certificate references: listeners' Secrets, client cert, CA bundles."""
     for i, listener in enumerate(as_list(dig(obj, "spec", "listeners"))):
         path = f"spec.listeners[{i}].tls.certificateRefs"
@@ -234,19 +189,24 @@ def gateway_refs(obj: JSONObject, namespace: str) -> Iterator[Ref]:
         yield from _refs(path, cas, namespace, "ConfigMap")
 
 
-def _refs(path: str, refs: object, namespace: str, kind: str) -> Iterator[Ref]:
+def _refs(path: str, refs: object, namespace: str, kind: str) -> Iterator[BackendRef]:
     for j, ref in enumerate(as_list(refs)):
         yield from _ref(f"{path}[{j}]", ref, namespace, kind)
 
 
-def _ref(path: str, ref: object, namespace: str, kind: str) -> Iterator[Ref]:
-    name = dig(ref, "name")
-    if isinstance(ref, dict) and isinstance(name, str) and name:
-        group, ns = ref.get("group") or "", ref.get("namespace") or namespace
-        yield Ref(path, str(group), str(ref.get("kind") or kind), str(ns), name)
+def _ref(path: str, raw: object, namespace: str, kind: str) -> Iterator[BackendRef]:
+    ref = object_ref(raw, path, namespace, kind)
+    if ref is not None:
+        yield ref
 
 
-def ref_problem(ref: Ref, source: GroupKind, namespace: str, view: ClusterView) -> str | None:
+def target(ref: BackendRef) -> str:
+    return f"{GroupKind(ref.group, ref.kind)} {ref.namespace}/{ref.name}"
+
+
+def ref_problem(
+    ref: BackendRef, source: GroupKind, namespace: str, view: ClusterView[Any]
+) -> str | None:
     if ref.namespace == namespace:
         return None
     grants = view.list(REFERENCEGRANT, ref.namespace)
@@ -255,7 +215,7 @@ def ref_problem(ref: Ref, source: GroupKind, namespace: str, view: ClusterView) 
     names = ", ".join(sorted(str(metadata(g).get("name")) for g in grants))
     there = f" (ReferenceGrants there, none of which covers it: {names})" if names else ""
     return (
-        f"{ref.path}: RefNotPermitted: the reference to {ref.target} crosses into namespace "
+        f"{ref.path}: RefNotPermitted: the reference to {target(ref)} crosses into namespace "
         f"{ref.namespace} and no ReferenceGrant there permits it{there}; add a ReferenceGrant "
         f"in namespace {ref.namespace} with from {{group: {_group(source.group)}, kind: "
         f"{source.kind}, namespace: {namespace}}} and to {{group: {_group(ref.group)}, "
@@ -263,7 +223,7 @@ def ref_problem(ref: Ref, source: GroupKind, namespace: str, view: ClusterView) 
     )
 
 
-def permits(grant: JSONObject, source: GroupKind, namespace: str, ref: Ref) -> bool:
+def permits(grant: JSONObject, source: GroupKind, namespace: str, ref: BackendRef) -> bool:
     """Whether a ReferenceGrant (in ref's namespace) lets `source` in `namespace` use ref."""
     return grant_permits(grant, source, namespace, GroupKind(ref.group, ref.kind), ref.name)
 
@@ -280,6 +240,8 @@ POLICY = Policy(
     operations=frozenset({"CREATE", "UPDATE"}),
     default_mode=Mode.WARN,
     referential=True,
+    # Gateways' listeners (and TLS, for references from them), grants, Namespaces' labels.
+    reads={GATEWAY: ("listeners", "tls"), REFERENCEGRANT: ("from", "to"), NAMESPACE: ()},
     description=(
         "Routes attach only where a listener's allowedRoutes admits them "
         "(NotAllowedByListeners); references into other namespaces need a ReferenceGrant "

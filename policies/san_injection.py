@@ -10,11 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policies import hostnames
-from policies.gateway import grant_permits
-from webhook.decision import Decision, PatchOp, allowed, patched
-from webhook.kinds import (
+from policies.gateway.grants import grant_permits
+from policies.gateway.refs import backend_refs, route_enabled
+from policies.gateway.refs import hostnames as route_hostnames
+from webhook.core import hostnames
+from webhook.core.decision import Decision, PatchOp, allowed, patched
+from webhook.core.hostnames import normalize
+from webhook.core.json import JSONObject
+from webhook.core.kinds import (
     CM_CERTIFICATE,
+    GRPCROUTE,
+    HTTPROUTE,
     OPENBAO_CLUSTER,
     OPENVOX_CERTIFICATE,
     POOL,
@@ -24,27 +30,17 @@ from webhook.kinds import (
     TLSROUTE,
     group_kind_of,
 )
-from webhook.policy import Policy, Settings
-from webhook.refs import (
-    ObjectKey,
-    backend_refs,
-    dig,
-    key_of,
-    metadata,
-    normalize_hostname,
-    route_enabled,
-)
-from webhook.refs import hostnames as route_hostnames
-from webhook.review import Review
-from webhook.view import ClusterView
+from webhook.core.objects import ObjectKey, dig, key_of, metadata
+from webhook.core.policy import Policy, Settings
+from webhook.core.review import Review
+from webhook.core.view import ClusterView
 
-JSONObject = Mapping[str, Any]
 INJECTED = "edgeguard.io/injected-dns-names"
 SNI_FROM_SERVICE = "edgeguard.io/sni-from-service"
 Wanted = dict[str, str]  # hostname -> why it belongs in the certificate
 
 
-def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
+def check(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
     obj = review.object
     if obj is None:
         return allowed()
@@ -84,12 +80,12 @@ def _injectable(pool: JSONObject, notes: list[str] | None = None) -> str | None:
     return None
 
 
-def _servers(namespace: str, view: ClusterView) -> list[JSONObject]:
+def _servers(namespace: str, view: ClusterView[Any]) -> list[JSONObject]:
     found = view.list(SERVER, namespace)
     return sorted(found, key=lambda s: str(metadata(s).get("name") or ""))
 
 
-def _openvox_wanted(namespace: str, cert: str, view: ClusterView) -> tuple[Wanted, list[str]]:
+def _openvox_wanted(namespace: str, cert: str, view: ClusterView[Any]) -> tuple[Wanted, list[str]]:
     wanted: Wanted = {}
     notes: list[str] = []
     for server in _servers(namespace, view):
@@ -106,7 +102,7 @@ def _openvox_wanted(namespace: str, cert: str, view: ClusterView) -> tuple[Wante
     return wanted, sorted(set(notes))
 
 
-def _pool_warnings(pool: JSONObject, namespace: str, view: ClusterView) -> Decision:
+def _pool_warnings(pool: JSONObject, namespace: str, view: ClusterView[Any]) -> Decision:
     hostname = _injectable(pool)
     name = metadata(pool).get("name")
     if hostname is None:
@@ -120,7 +116,7 @@ def _pool_warnings(pool: JSONObject, namespace: str, view: ClusterView) -> Decis
     for cert, servers in sorted(users.items()):
         found = view.get(OPENVOX_CERTIFICATE, namespace, cert)
         names = (_strings(dig(found, "spec", "dnsAltNames")) or []) if found else None
-        if names is None or hostname in {normalize_hostname(n) for n in names}:
+        if names is None or hostname in {normalize(n) for n in names}:
             continue
         target = _named("Certificate", namespace, cert)
         warnings.append(
@@ -134,7 +130,7 @@ def _pool_warnings(pool: JSONObject, namespace: str, view: ClusterView) -> Decis
 # --- cert-manager: Certificate annotated with the Service its SNI names come from -----------
 
 
-def _cert_manager(obj: JSONObject, namespace: str, view: ClusterView) -> Decision:
+def _cert_manager(obj: JSONObject, namespace: str, view: ClusterView[Any]) -> Decision:
     annotations = _annotations(obj)
     service = annotations.get(SNI_FROM_SERVICE)
     if service is None and INJECTED not in annotations:
@@ -156,7 +152,9 @@ def _cert_manager(obj: JSONObject, namespace: str, view: ClusterView) -> Decisio
     return _mutate(obj, "dnsNames", wanted, notes, gone)
 
 
-def _service_wanted(namespace: str, service: str, view: ClusterView) -> tuple[Wanted, list[str]]:
+def _service_wanted(
+    namespace: str, service: str, view: ClusterView[Any]
+) -> tuple[Wanted, list[str]]:
     wanted: Wanted = {}
     notes: list[str] = []
     users = view.backend_users(namespace, service) if service else []
@@ -174,7 +172,7 @@ def _service_wanted(namespace: str, service: str, view: ClusterView) -> tuple[Wa
 
 
 def _reason(
-    user: JSONObject, namespace: str, service: str, view: ClusterView, notes: list[str]
+    user: JSONObject, namespace: str, service: str, view: ClusterView[Any], notes: list[str]
 ) -> str:
     """Why the user's hostnames reach the Service ("" when they do not count)."""
     gk = group_kind_of(user)
@@ -198,7 +196,7 @@ def _reason(
     return f"{_ref(user)} (spec.hostnames) sends it to {target}"
 
 
-def _granted(view: ClusterView, namespace: str, service: str, from_ns: str) -> bool:
+def _granted(view: ClusterView[Any], namespace: str, service: str, from_ns: str) -> bool:
     """Whether a ReferenceGrant in `namespace` lets TLSRoutes of `from_ns` use the Service."""
     return any(
         grant_permits(grant, TLSROUTE, from_ns, SERVICE, service)
@@ -212,7 +210,7 @@ def _granted(view: ClusterView, namespace: str, service: str, from_ns: str) -> b
 def _mutate(obj: JSONObject, field: str, wanted: Wanted, notes: list[str], gone: str) -> Decision:
     found = dig(obj, "spec", field)
     current: list[Any] | None = found if isinstance(found, list) else None
-    present = {normalize_hostname(n) for n in current or [] if isinstance(n, str)}
+    present = {normalize(n) for n in current or [] if isinstance(n, str)}
     injected = _parse(_annotations(obj).get(INJECTED))
     added = sorted(h for h in wanted if h not in present)
     stale = injected - wanted.keys()
@@ -275,7 +273,7 @@ def _escape(key: str) -> str:
 def _parse(value: object) -> set[str]:
     if not isinstance(value, str):
         return set()
-    return {normalize_hostname(n.strip()) for n in value.split(",") if n.strip()}
+    return {normalize(n.strip()) for n in value.split(",") if n.strip()}
 
 
 def _annotations(obj: JSONObject) -> Mapping[str, Any]:
@@ -304,5 +302,18 @@ POLICY = Policy(
     mutating=True,
     operations=frozenset({"CREATE", "UPDATE"}),
     referential=True,
+    # Pool -> Server -> Certificate; the routes and OpenBaoClusters sending to a Service
+    # (the backend index) and their hostnames; ReferenceGrants.
+    reads={
+        POOL: ("route",),
+        SERVER: ("certificateRef", "poolRefs"),
+        OPENVOX_CERTIFICATE: ("dnsAltNames",),
+        CM_CERTIFICATE: ("dnsNames", "secretName"),
+        TLSROUTE: ("hostnames", "rules.backendRefs"),
+        HTTPROUTE: ("rules.backendRefs",),
+        GRPCROUTE: ("rules.backendRefs",),
+        OPENBAO_CLUSTER: ("gateway",),
+        REFERENCEGRANT: ("from", "to"),
+    },
     description="Adds the SNI hostnames routed to a workload to its certificate's SAN list.",
 )

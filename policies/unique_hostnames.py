@@ -6,33 +6,30 @@ scans a kind. A claim counts only where its route can really attach. Pure: no I/
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import enum
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
-from policies.gateway import attachable_listeners, effective_kind, gateway_for
-from policies.hostnames import is_wildcard
-from webhook.decision import Decision, allowed, verdict
-from webhook.kinds import GRPCROUTE, HTTPROUTE, OPENBAO_CLUSTER, POOL, TLSROUTE
-from webhook.policy import Policy, Settings
-from webhook.refs import (
-    Claim,
-    ObjectKey,
-    ParentRef,
-    claims,
-    dig,
-    hostnames,
-    key_of,
-    metadata,
-    normalize_hostname,
-    parent_wildcards,
+from policies.gateway.listeners import attachable_listeners, effective_kind, gateway_for
+from policies.gateway.refs import Claim, ParentRef, claims, hostnames
+from webhook.core.decision import Decision, allowed, verdict
+from webhook.core.hostnames import is_wildcard, normalize, parent_wildcards
+from webhook.core.json import JSONObject
+from webhook.core.kinds import (
+    GATEWAY,
+    GRPCROUTE,
+    HTTPROUTE,
+    NAMESPACE,
+    OPENBAO_CLUSTER,
+    POOL,
+    TLSROUTE,
 )
-from webhook.review import Review
-from webhook.view import ClusterView
+from webhook.core.objects import ObjectKey, dig, key_of, metadata
+from webhook.core.policy import Policy, Settings
+from webhook.core.review import Review
+from webhook.core.view import ClusterView
 
-COVERED = "covered-by:"  # a lookup key for the names a wildcard under review covers
-
-JSONObject = Mapping[str, Any]
 SCOPE = "scope"
 HTTP_DUPLICATES = "httpRouteDuplicates"
 SCOPES = ("listener", "cluster")
@@ -40,6 +37,18 @@ HTTP_MODES = ("Warn", "Enforce")
 MERGING_KINDS = (HTTPROUTE, GRPCROUTE)
 CONFLICT, MERGE, OVERLAP = "conflict", "merge", "overlap"
 KEPT = " (allowed: this object already claimed the hostname there before this update)"
+
+
+class Lookup(enum.Enum):
+    CLAIMS = "claims"  # the claims of the name itself (an exact name or a covering wildcard)
+    COVERED = "covered"  # the claims of the names the wildcard under review covers
+
+
+class Target(NamedTuple):
+    """What to look up in the view for one of the object's claims."""
+
+    lookup: Lookup
+    name: str
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,7 @@ class Finding:
     kept: bool = False
 
 
-def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
+def check(review: Review, view: ClusterView[Claim], settings: Settings) -> Decision:
     scope, enforce_http = read_settings(settings)
     obj = review.object
     if review.operation == "DELETE" or obj is None or metadata(obj).get("deletionTimestamp"):
@@ -104,7 +113,7 @@ def read_settings(settings: Settings) -> tuple[str, bool]:
 
 
 def pool_findings(
-    obj: JSONObject, old: JSONObject | None, view: ClusterView
+    obj: JSONObject, old: JSONObject | None, view: ClusterView[Claim]
 ) -> dict[ObjectKey, Finding]:
     """The operator's own rule, checked before it stalls: one Pool per hostname per namespace."""
     key = key_of(obj)
@@ -132,7 +141,7 @@ def pool_text(hostname: str, other: ObjectKey) -> str:
 def listener_findings(
     obj: JSONObject,
     old: JSONObject | None,
-    view: ClusterView,
+    view: ClusterView[Claim],
     scope: str,
     reported: frozenset[ObjectKey] = frozenset(),
 ) -> list[Finding]:
@@ -143,34 +152,40 @@ def listener_findings(
     """
     kept = {(c.hostname, c.parent) for c in claims(old)} if old is not None else set()
     attach = Attachment(view)
-    seen: dict[tuple[str, str], list[Claim]] = {}
+    seen: dict[tuple[str, Target], list[Claim]] = {}
     found: list[Finding] = []
     for mine in claims(obj):
         if not attach.can(obj, mine.parent):
             continue
-        covering = [COVERED + mine.hostname] if is_wildcard(mine.hostname) else []
-        for name in (mine.hostname, *parent_wildcards(mine.hostname), *covering):
-            done = seen.setdefault((mine.hostname, name), [])
-            for rival in rivals(view, attach, name, mine):
+        for target in targets(mine.hostname):
+            done = seen.setdefault((mine.hostname, target), [])
+            for rival in rivals(view, attach, target, mine):
+                exact = target == Target(Lookup.CLAIMS, mine.hostname)
                 if any(rival.claim.same_owner(c) for c in done) or (
-                    name == mine.hostname and not reported.isdisjoint(rival.claim.owners)
+                    exact and not reported.isdisjoint(rival.claim.owners)
                 ):
                     continue
                 shared = shared_listener(obj, mine.parent, rival, attach)
                 if shared is None and scope != "cluster":
                     continue
                 done.append(rival.claim)
-                finding = describe(obj, mine, rival, name, shared)
+                finding = describe(obj, mine, rival, target, shared)
                 kept_here = (mine.hostname, mine.parent) in kept
                 found.append(Finding(finding.text, finding.kind, kept_here))
     return found
+
+
+def targets(hostname: str) -> list[Target]:
+    """The name itself, the wildcards that cover it, and for a wildcard the names it covers."""
+    found = [Target(Lookup.CLAIMS, name) for name in (hostname, *parent_wildcards(hostname))]
+    return found + ([Target(Lookup.COVERED, hostname)] if is_wildcard(hostname) else [])
 
 
 class Attachment:
     """The listeners an object really attaches to through a parentRef (None: the Gateway is
     not in the view), worked out once per object and parentRef within one check."""
 
-    def __init__(self, view: ClusterView) -> None:
+    def __init__(self, view: ClusterView[Claim]) -> None:
         self.view = view
         self._found: dict[tuple[int, ParentRef], frozenset[str] | None] = {}
 
@@ -194,14 +209,13 @@ class Attachment:
         return names is None or bool(names)
 
 
-def rivals(view: ClusterView, attach: Attachment, hostname: str, mine: Claim) -> Iterator[Rival]:
-    """Claims of the hostname (or, for the wildcard under review itself, of the names it
-    covers) by other owners whose route can really attach."""
-    found = (
-        view.covered(mine.hostname)
-        if hostname == COVERED + mine.hostname
-        else view.claims(hostname)
-    )
+def rivals(
+    view: ClusterView[Claim], attach: Attachment, target: Target, mine: Claim
+) -> Iterator[Rival]:
+    """Claims of the target (a name, or the names a wildcard covers) by other owners whose
+    route can really attach."""
+    covered = target.lookup is Lookup.COVERED
+    found = view.covered(target.name) if covered else view.claims(target.name)
     for claim in found:
         if claim.same_owner(mine):  # the claimant is always the first of its owners
             continue
@@ -238,16 +252,19 @@ def differ(a: object, b: object) -> bool:
     return a is not None and b is not None and a != b
 
 
-def describe(obj: JSONObject, mine: Claim, rival: Rival, name: str, shared: str | None) -> Finding:
+def describe(
+    obj: JSONObject, mine: Claim, rival: Rival, target: Target, shared: str | None
+) -> Finding:
     """The finding's text and kind: a conflict, a legal rule merge, or a wildcard overlap."""
     theirs = rival.claim.parent
     scoped = " (setting scope: cluster)" if shared is None else ""
     on = f"on Gateway {theirs.namespace}/{theirs.name}{shared or ''} by {rival}{scoped}"
     where = f"{field_of(obj, mine.hostname)}: hostname {mine.hostname}"
-    if name == COVERED + mine.hostname:
+    if target.lookup is Lookup.COVERED:
         return Finding(covers_text(where, rival, on, shared), OVERLAP)
-    if name != mine.hostname:
-        return Finding(overlap_text(where, mine.hostname, name, on, rival, shared), OVERLAP)
+    if target.name != mine.hostname:
+        text = overlap_text(where, mine.hostname, target.name, on, rival, shared)
+        return Finding(text, OVERLAP)
     kind = effective_kind(obj)
     if kind in MERGING_KINDS and kind == effective_kind(rival.holder):
         merge = "" if shared is None else merge_effect(kind.kind)
@@ -303,7 +320,7 @@ def field_of(obj: JSONObject, hostname: str) -> str:
         return "spec.gateway.hostname"
     found = dig(obj, "spec", "hostnames")
     for index, item in enumerate(found if isinstance(found, list) else []):
-        if isinstance(item, str) and normalize_hostname(item) == hostname:
+        if isinstance(item, str) and normalize(item) == hostname:
             return f"spec.hostnames[{index}]"
     return "spec.hostnames"
 
@@ -317,6 +334,17 @@ POLICY = Policy(
     defaults={SCOPE: "listener", HTTP_DUPLICATES: "Warn"},
     choices={SCOPE: SCOPES, HTTP_DUPLICATES: HTTP_MODES},
     referential=True,
+    # What claims are read from (hostnames and parentRefs), Gateways' listeners, Namespaces'
+    # labels (allowedRoutes selectors).
+    reads={
+        GATEWAY: ("listeners",),
+        TLSROUTE: ("hostnames", "parentRefs"),
+        HTTPROUTE: ("hostnames", "parentRefs"),
+        GRPCROUTE: ("hostnames", "parentRefs"),
+        POOL: ("route",),
+        OPENBAO_CLUSTER: ("gateway",),
+        NAMESPACE: (),
+    },
     description=(
         "One owner per SNI/Host name on a Gateway listener (or cluster-wide): denies duplicate "
         "Pool, OpenBaoCluster and TLSRoute hostnames, warns on HTTPRoute duplicates and on "

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from webhook.kinds import KINDS, GroupKind, KindInfo
+from webhook.core.kinds import KINDS, GroupKind, KindInfo
 
 Message = tuple[str, dict[str, Any]]  # ("event", event) | ("drop", {}) | ("end", {})
 

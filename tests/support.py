@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -11,13 +11,24 @@ from typing import Any
 import trustme
 from aiohttp import ClientSession, TCPConnector, web
 
-from webhook.decision import Decision, allowed, denied, patched
-from webhook.kinds import GroupKind
-from webhook.policy import Mode, Policy, Settings
-from webhook.review import Review
-from webhook.view import ClusterView
+import policies
+from policies.gateway.indexers import INDEXERS
+from policies.gateway.refs import Claim
+from webhook.cluster.memory import MemoryView
+from webhook.core.decision import Decision, allowed, denied, patched
+from webhook.core.kinds import GroupKind
+from webhook.core.policy import Mode, Policy, Settings, kept_fields
+from webhook.core.review import Review
+from webhook.core.view import ClusterView
 
 WIDGET = GroupKind("example.com", "Widget")
+# What the view keeps of each kind when the shipped policies run (as `edgeguard serve` wires it).
+KEPT = kept_fields(policies.builtin())
+
+
+def make_view(objects: Iterable[Mapping[str, Any]] = (), synced: bool = True) -> MemoryView[Claim]:
+    """A view indexed and slimmed as `edgeguard serve` wires it for the shipped policies."""
+    return MemoryView(objects, synced, indexers=INDEXERS, kept=KEPT)
 
 
 def admission_review(
@@ -67,19 +78,19 @@ def _labels(review: Review) -> Mapping[str, str]:
     return review.current.get("metadata", {}).get("labels", {}) or {}
 
 
-def _no_forbidden(review: Review, view: ClusterView, settings: Settings) -> Decision:
+def _no_forbidden(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
     if "forbidden" in _labels(review):
         return denied("label forbidden is set at metadata.labels.forbidden; remove it")
     return allowed()
 
 
-def _two_denials(review: Review, view: ClusterView, settings: Settings) -> Decision:
+def _two_denials(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
     if "twice" in _labels(review):
         return denied("first problem", "second problem")
     return allowed()
 
 
-def _warns(review: Review, view: ClusterView, settings: Settings) -> Decision:
+def _warns(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
     return (
         allowed(f"size is {review.current['spec']['size']}")
         if "warn" in _labels(review)
@@ -87,19 +98,19 @@ def _warns(review: Review, view: ClusterView, settings: Settings) -> Decision:
     )
 
 
-def _crashes(review: Review, view: ClusterView, settings: Settings) -> Decision:
+def _crashes(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
     if "crash" in _labels(review):
         raise KeyError("spec.missing")
     return allowed()
 
 
-def _add_owner_label(review: Review, view: ClusterView, settings: Settings) -> Decision:
+def _add_owner_label(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
     if "team" in _labels(review):
         return allowed()
     return patched([{"op": "add", "path": "/metadata/labels/team", "value": settings["team"]}])
 
 
-def _copy_team(review: Review, view: ClusterView, settings: Settings) -> Decision:
+def _copy_team(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
     team = _labels(review).get("team")
     if team is None or review.current.get("metadata", {}).get("annotations"):
         return allowed()

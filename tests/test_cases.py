@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 import policies
-from webhook.suite import Case, discover, run_case
+from policies.gateway.indexers import INDEXERS
+from webhook.offline.cases import Case, discover, run_case
 
 CASES = discover(Path(__file__).parent / "cases")
 POLICIES = {p.name: p for p in policies.builtin()}
@@ -15,5 +16,5 @@ POLICIES = {p.name: p for p in policies.builtin()}
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_case(case: Case) -> None:
-    result = run_case(case, POLICIES)
+    result = run_case(case, POLICIES, INDEXERS)
     assert result.problems == ()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webhook.cel import CelError, CelEvalError, Environment
+from webhook.cel.runtime import CelError, CelEvalError, Environment
 
 ENV = Environment(["object", "oldObject"])
 OBJECT = {"spec": {"route": {"enabled": True, "hostname": "a.example.com"}, "n": [3, 1, 2]}}

@@ -1,10 +1,10 @@
-"""webhook.cel_k8s through the CEL environment: each Kubernetes library, values and errors."""
+"""webhook.cel.k8s through the CEL environment: each Kubernetes library, values and errors."""
 
 from __future__ import annotations
 
 import pytest
 
-from webhook.cel import CelEvalError, Environment
+from webhook.cel.runtime import CelEvalError, Environment
 
 ENV = Environment(["object"])
 ACTIVATION = ENV.activation({"object": {"items": [3, 1, 2], "name": "web-1", "n": 2}})

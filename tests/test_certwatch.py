@@ -22,7 +22,7 @@ import trustme
 from aiohttp import web
 from cryptography import x509
 
-from webhook.certwatch import CertWatcher
+from webhook.server.tls import CertWatcher
 
 INTERVAL = 0.1
 # The new certificate must be served one poll after the change; the rest is scheduling slack.

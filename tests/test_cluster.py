@@ -19,21 +19,22 @@ from prometheus_client import CollectorRegistry
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from policies import unique_hostnames
+from policies.gateway.refs import Claim, ParentRef, claims
 from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, eventually, tls_route
-from tests.support import admission_review
-from webhook.cluster import ClusterWatch, ViewMetrics, WatchSettings, rbac_rules
-from webhook.config import Config
-from webhook.decision import Decision, allowed, denied
+from tests.support import admission_review, make_view
+from webhook.cluster.client import Endpoint, KubeClient
+from webhook.cluster.reservations import ReservingView
+from webhook.cluster.watch import ClusterWatch, ViewMetrics, WatchSettings, rbac_rules
+from webhook.core.config import Config
+from webhook.core.decision import Decision, allowed, denied
+from webhook.core.kinds import GATEWAY, KINDS, OPENBAO_CLUSTER, SERVICE, TLSROUTE, GroupKind
+from webhook.core.objects import ObjectKey
+from webhook.core.policy import Policy, Settings
+from webhook.core.review import Review
+from webhook.core.view import ClusterView
 from webhook.engine import Engine
-from webhook.kinds import GATEWAY, KINDS, OPENBAO_CLUSTER, SERVICE, TLSROUTE, GroupKind
-from webhook.kubeclient import Endpoint, KubeClient
-from webhook.metrics import Metrics
-from webhook.policy import Policy, Settings
-from webhook.refs import Claim, ObjectKey, ParentRef, claims
-from webhook.reservations import ReservingView
-from webhook.review import Review
-from webhook.server import ServerState, make_app
-from webhook.view import ClusterView, MemoryView
+from webhook.server.http import ServerState, make_app
+from webhook.server.metrics import Metrics
 
 TOKEN = "t0ken"
 FAST = WatchSettings(
@@ -56,7 +57,7 @@ class Clock:
 
 @dataclass
 class Live:
-    view: ReservingView
+    view: ReservingView[Claim]
     watch: ClusterWatch
     registry: CollectorRegistry
     clock: Clock
@@ -89,7 +90,7 @@ async def live(fake: FakeApiServer, aiohttp_server: AiohttpServer) -> AsyncItera
 
     client = KubeClient(Endpoint(str(server.make_url("/")).rstrip("/"), True), headers)
     clock = Clock()
-    view = ReservingView(MemoryView(synced=False), 30.0, clock)
+    view = ReservingView(make_view(synced=False), 30.0, clock)
     registry = CollectorRegistry()
     metrics = ViewMetrics(registry)
     watch = ClusterWatch(client, view, FAST, metrics, clock=clock, rng=random.Random(7))
@@ -365,7 +366,7 @@ def _group_resource(path: str) -> tuple[str, str] | None:
 # --- The reservation race, through the real server and the live watch ---------------------------
 
 
-def _first_claim_wins(review: Review, view: ClusterView, settings: Settings) -> Decision:
+def _first_claim_wins(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
     for mine in claims(review.current):
         for other in view.claims(mine.hostname):
             if other.claimant != mine.claimant and not other.same_owner(mine):
@@ -378,7 +379,7 @@ FIRST_CLAIM_WINS = Policy(
 )
 
 
-def reserving_state(policies: Sequence[Policy], view: ReservingView) -> ServerState:
+def reserving_state(policies: Sequence[Policy], view: ReservingView[Claim]) -> ServerState:
     """The server as serve() wires it: each /validate verdict reserves before the next."""
     engine = Engine(policies, Config.defaults(policies))
     return ServerState(engine, view, admitted=view.admitted)
@@ -458,7 +459,7 @@ async def test_the_view_metrics_join_the_servers_registry(
 
     client = KubeClient(Endpoint(str(server.make_url("/")).rstrip("/"), True), headers)
     served = Metrics()
-    store = MemoryView(synced=False)
+    store = make_view(synced=False)
     metrics = ViewMetrics(served.registry, objects=served.view_objects)
     watch = ClusterWatch(client, store, FAST, metrics, kinds=[KINDS[SERVICE]])
     fake.create(service("svc-0"))

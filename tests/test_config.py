@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import TEST_POLICIES
-from webhook.config import ConfigError, ViewConfig, load, parse
-from webhook.policy import Mode
+from webhook.config import ConfigError, load, parse
+from webhook.core.config import ViewConfig
+from webhook.core.policy import Mode
 
 
 def test_no_file_gives_every_policy_its_defaults() -> None:

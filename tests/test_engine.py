@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 
@@ -13,16 +14,18 @@ from tests.support import (
     NO_FORBIDDEN,
     TEST_POLICIES,
     WIDGET,
+    make_view,
     widget,
 )
-from webhook.config import Config, PolicyConfig, ViewConfig
-from webhook.decision import Decision, allowed
-from webhook.engine import NOT_SYNCED, Engine, PolicyResult
-from webhook.policy import Mode, Policy, Settings
-from webhook.review import Review
-from webhook.view import ClusterView, MemoryView
+from webhook.core.config import Config, PolicyConfig, ViewConfig
+from webhook.core.decision import Decision, allowed
+from webhook.core.outcome import PolicyResult, Result
+from webhook.core.policy import Mode, Policy, Settings
+from webhook.core.review import Review
+from webhook.core.view import ClusterView
+from webhook.engine import NOT_SYNCED, Engine
 
-VIEW = MemoryView()
+VIEW = make_view()
 
 
 def engine(modes: dict[str, Mode] | None = None, exempt: frozenset[str] = frozenset()) -> Engine:
@@ -105,7 +108,7 @@ def test_mutation_in_warn_mode_is_not_applied() -> None:
     assert [r.policy for r in outcome.results] == [ADD_TEAM.name, COPY_TEAM.name]
 
 
-def _bad_patch(review: Review, view: ClusterView, settings: Settings) -> Decision:
+def _bad_patch(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
     return Decision(True, patch=({"op": "replace", "path": "/nope/deeper", "value": 1},))
 
 
@@ -117,7 +120,7 @@ def test_a_patch_that_does_not_apply_is_an_error() -> None:
     assert outcome.messages[0].startswith("[bad-patch] internal error: JsonPointerException: ")
 
 
-def _reads_view(review: Review, view: ClusterView, settings: Settings) -> Decision:
+def _reads_view(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
     return allowed()
 
 
@@ -134,13 +137,13 @@ def test_referential_policies_wait_for_the_view(
     refs = Policy("refs", frozenset({WIDGET}), _reads_view, referential=True)
     config = Config(Config.defaults([refs]).policies, ViewConfig(not_synced=not_synced))
     outcome = Engine([refs, NO_FORBIDDEN], config).validate(
-        Review.from_manifest(widget()), MemoryView(synced=False)
+        Review.from_manifest(widget()), make_view(synced=False)
     )
     assert (outcome.allowed, outcome.messages, outcome.warnings) == expected
     if not_synced == "Deny":
-        assert outcome.results[0] == PolicyResult("refs", "deny", (NOT_SYNCED,))
+        assert outcome.results[0] == PolicyResult("refs", Result.DENY, (NOT_SYNCED,))
     else:
-        assert outcome.results[0] == PolicyResult("refs", "warn", warnings=(NOT_SYNCED,))
+        assert outcome.results[0] == PolicyResult("refs", Result.WARN, warnings=(NOT_SYNCED,))
 
 
 def test_duplicate_policy_names_are_refused() -> None:

@@ -31,16 +31,17 @@ from pytest_aiohttp import AiohttpServer
 
 import policies
 from policies import unique_hostnames
+from policies.gateway.refs import Claim
 from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, eventually
-from tests.support import admission_review
-from webhook.cluster import ClusterWatch, ViewMetrics, WatchSettings
-from webhook.config import Config
+from tests.support import admission_review, make_view
+from webhook.cluster.client import Endpoint, KubeClient
+from webhook.cluster.memory import MemoryView
+from webhook.cluster.watch import ClusterWatch, ViewMetrics, WatchSettings
+from webhook.core.config import Config
+from webhook.core.kinds import GATEWAY, TLSROUTE
+from webhook.core.review import Review
 from webhook.engine import NOT_SYNCED, Engine
-from webhook.kinds import GATEWAY, TLSROUTE
-from webhook.kubeclient import Endpoint, KubeClient
-from webhook.review import Review
 from webhook.serve import ServeSettings, serve
-from webhook.view import MemoryView
 
 TOKEN = "t0ken"
 FAST = WatchSettings(
@@ -78,14 +79,14 @@ def keys(objects: Any) -> set[tuple[str, str]]:
 @contextlib.asynccontextmanager
 async def watched(
     fake: FakeApiServer, aiohttp_server: AiohttpServer
-) -> AsyncIterator[tuple[MemoryView, CollectorRegistry]]:
+) -> AsyncIterator[tuple[MemoryView[Claim], CollectorRegistry]]:
     server = await aiohttp_server(fake.app())
 
     async def headers() -> dict[str, str]:
         return {"Authorization": f"Bearer {TOKEN}"}
 
     client = KubeClient(Endpoint(str(server.make_url("/")).rstrip("/"), True), headers)
-    view = MemoryView(synced=False)
+    view = make_view(synced=False)
     registry = CollectorRegistry()
     watch = ClusterWatch(client, view, FAST, ViewMetrics(registry), rng=random.Random(8))
     watch.start()
@@ -215,7 +216,7 @@ async def serving(tmp_path: Path, leaf: trustme.LeafCert) -> AsyncIterator[Serve
         cert_poll_seconds=0.05,
     )
     engine = Engine(SHIPPED, Config.defaults(SHIPPED))
-    task = asyncio.create_task(serve(chosen, engine, MemoryView()))
+    task = asyncio.create_task(serve(chosen, engine, make_view()))
     for _ in range(200):
         with contextlib.suppress(OSError):
             _, writer = await asyncio.open_connection("127.0.0.1", chosen.port)

@@ -28,14 +28,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import policies
-from tests.support import TLS, admission_review, make_tls
-from webhook import manifests
-from webhook.codec import admission_response
-from webhook.config import Config
+from policies.gateway.refs import Claim
+from tests.support import TLS, admission_review, make_tls, make_view
+from webhook.cluster.memory import MemoryView
+from webhook.core.config import Config
+from webhook.core.review import ADMISSION_VERSIONS, Review, ReviewError
 from webhook.engine import Engine
-from webhook.review import ADMISSION_VERSIONS, Review, ReviewError
-from webhook.server import ServerState, make_app, parse_json
-from webhook.view import MemoryView
+from webhook.server.http import ServerState, make_app, parse_json
+from webhook.server.response import admission_response
+from webhook.yamlio import manifests
 
 CASES = Path(__file__).parent / "cases"
 EXAMPLES = int(os.environ.get("EDGEGUARD_FUZZ_EXAMPLES", "200"))
@@ -69,8 +70,8 @@ SHIPPED = policies.builtin()
 ENGINE = Engine(SHIPPED, Config.defaults(SHIPPED))
 
 
-def view() -> MemoryView:
-    return MemoryView(CLUSTER)
+def view() -> MemoryView[Claim]:
+    return make_view(CLUSTER)
 
 
 # --- strategies -----------------------------------------------------------------------------

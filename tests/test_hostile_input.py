@@ -25,14 +25,13 @@ import trustme
 import yaml
 
 import policies
-from tests.support import admission_review, make_tls, running
-from webhook.certwatch import CertWatcher
-from webhook.config import Config
+from tests.support import admission_review, make_tls, make_view, running
+from webhook.core.config import Config
 from webhook.engine import Engine
-from webhook.logs import JSONFormatter
 from webhook.serve import ServeSettings, ensure_dev_certificates, serve
-from webhook.server import ServerState, make_app
-from webhook.view import MemoryView
+from webhook.server.http import ServerState, make_app
+from webhook.server.logs import JSONFormatter
+from webhook.server.tls import CertWatcher
 
 CASES = Path(__file__).parent / "cases"
 SHIPPED = policies.builtin()
@@ -63,7 +62,7 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[int, ssl.SSLContext]]:
     )
     ensure_dev_certificates(chosen)
     engine = Engine(SHIPPED, Config.defaults(SHIPPED))
-    server = asyncio.create_task(serve(chosen, engine, MemoryView()))
+    server = asyncio.create_task(serve(chosen, engine, make_view()))
     for _ in range(200):
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", chosen.port)
@@ -310,7 +309,7 @@ async def test_logs_carry_no_object_content_for_any_policy_or_case(
     reviews = [review for _, review, _ in cases] + [admission_review(SECRET)]
     broken = admission_review(planted(SECRET))
     broken["request"]["kind"] = {"kind": CANARY}  # refused with 400; the reason is not logged
-    view = MemoryView([obj for _, _, cluster in cases for obj in cluster])
+    view = make_view([obj for _, _, cluster in cases for obj in cluster])
     async with running(make_app(ServerState(engine, view)), make_tls()) as (base, client):
         for review in [*reviews, broken]:
             for path in ("/validate", "/mutate"):

@@ -14,8 +14,8 @@ from pytest_aiohttp import AiohttpServer
 
 from tests.fake_apiserver import FakeApiServer
 from tests.support import TLS, make_tls
-from webhook.kinds import SERVICE
-from webhook.kubeclient import ApiError, ClusterConfigError, KubeClient, connect
+from webhook.cluster.client import ApiError, ClusterConfigError, KubeClient, connect
+from webhook.core.kinds import SERVICE
 
 EXEC_PLUGIN = """
 import json, pathlib, sys

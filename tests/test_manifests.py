@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 import policies
 from webhook.config import parse
-from webhook.kinds import KINDS
-from webhook.webhookconfig import admission_rules, cluster_role_rules, to_yaml
+from webhook.core.kinds import KINDS
+from webhook.deploy import admission_rules, cluster_role_rules, to_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests"

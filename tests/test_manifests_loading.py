@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from webhook import manifests
-from webhook.manifests import Document, Limits, ManifestError, load, parse, plain
+from webhook.yamlio import manifests
+from webhook.yamlio.manifests import Document, Limits, ManifestError, load, parse, plain
 
 POOL = "apiVersion: openvox.voxpupuli.org/v1alpha1\nkind: Pool\nmetadata: {name: p}\n"
 CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from policies.passthrough import mode, selection
-from webhook.refs import ParentRef
+from policies.gateway.listeners import protocol_mode
+from policies.gateway.refs import ParentRef
+from policies.passthrough import selection
 
 
 @pytest.mark.parametrize(
@@ -20,7 +21,7 @@ from webhook.refs import ParentRef
     ],
 )
 def test_mode(listener: dict[str, Any], expected: str) -> None:
-    assert mode(listener) == expected
+    assert protocol_mode(listener) == expected
 
 
 @pytest.mark.parametrize(

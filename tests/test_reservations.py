@@ -6,13 +6,14 @@ from typing import Any
 
 import pytest
 
+from policies.gateway.refs import Claim, ParentRef
 from tests.fake_apiserver import tls_route
-from tests.support import admission_review
-from webhook.kinds import TLSROUTE
-from webhook.refs import Claim, ObjectKey, ParentRef
-from webhook.reservations import ReservingView
-from webhook.review import Review
-from webhook.view import MemoryView, slim
+from tests.support import KEPT, admission_review, make_view
+from webhook.cluster.memory import slim
+from webhook.cluster.reservations import ReservingView
+from webhook.core.kinds import TLSROUTE
+from webhook.core.objects import ObjectKey
+from webhook.core.review import Review
 
 HOST = "shop.example.com"
 
@@ -44,12 +45,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def view(clock: Clock) -> ReservingView:
-    return ReservingView(MemoryView(), hold_seconds=30.0, clock=clock)
+def view(clock: Clock) -> ReservingView[Claim]:
+    return ReservingView(make_view(), hold_seconds=30.0, clock=clock)
 
 
 def test_an_admitted_create_is_claimed_until_the_hold_expires(
-    view: ReservingView, clock: Clock
+    view: ReservingView[Claim], clock: Clock
 ) -> None:
     assert view.admitted(review(tls_route("web", HOST, "Other.example.com.")), allowed=True)
     assert view.claims("SHOP.example.com.") == [claim("web")]
@@ -79,34 +80,34 @@ def test_an_admitted_create_is_claimed_until_the_hold_expires(
     ids=["dry-run", "denied", "delete"],
 )
 def test_nothing_is_reserved_for(
-    view: ReservingView, request_review: Review, allowed: bool
+    view: ReservingView[Claim], request_review: Review, allowed: bool
 ) -> None:
     assert view.admitted(request_review, allowed) is False
     assert view.claims(HOST) == []
     assert view.pending == 0
 
 
-def test_a_kind_that_claims_nothing_is_not_reserved(view: ReservingView) -> None:
+def test_a_kind_that_claims_nothing_is_not_reserved(view: ReservingView[Claim]) -> None:
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "a"}}
     assert view.admitted(review(service), allowed=True) is False
     assert view.pending == 0
 
 
-def test_the_watch_showing_the_object_clears_its_reservation(view: ReservingView) -> None:
+def test_the_watch_showing_the_object_clears_its_reservation(view: ReservingView[Claim]) -> None:
     view.admitted(review(tls_route("web", HOST)), allowed=True)
     view.upsert(with_version(tls_route("web", HOST), "7"))
     assert view.pending == 0
     assert view.claims(HOST) == [claim("web")]  # now from the watched object, once
 
 
-def test_an_update_is_held_until_a_newer_version_is_seen(view: ReservingView) -> None:
+def test_an_update_is_held_until_a_newer_version_is_seen(view: ReservingView[Claim]) -> None:
     view.upsert(with_version(tls_route("web", "old.example.com"), "7"))
     moved = with_version(tls_route("web", HOST), "7")  # UPDATE: admitted against version 7
     old = with_version(tls_route("web", "old.example.com"), "7")
     assert view.admitted(review(moved, operation="UPDATE", old=old), allowed=True)
     view.upsert(with_version(tls_route("web", "old.example.com"), "7"))  # a relist of the old
-    assert view.get(TLSROUTE, "apps", "web") == slim(moved)  # the admitted version wins
-    assert view.list(TLSROUTE, "apps") == [slim(moved)]
+    assert view.get(TLSROUTE, "apps", "web") == slim(moved, KEPT)  # the admitted version wins
+    assert view.list(TLSROUTE, "apps") == [slim(moved, KEPT)]
     assert view.claims(HOST) == [claim("web")]
     # The old hostname stays taken until the watch shows the update (it may yet fail).
     assert view.claims("old.example.com") == [claim("web", "old.example.com")]
@@ -116,7 +117,7 @@ def test_an_update_is_held_until_a_newer_version_is_seen(view: ReservingView) ->
     assert view.claims(HOST) == [claim("web")]
 
 
-def test_a_deletion_seen_in_the_watch_clears_the_reservation(view: ReservingView) -> None:
+def test_a_deletion_seen_in_the_watch_clears_the_reservation(view: ReservingView[Claim]) -> None:
     view.admitted(review(tls_route("web", HOST)), allowed=True)
     view.delete(TLSROUTE, "apps", "web")
     assert view.pending == 0
@@ -124,7 +125,7 @@ def test_a_deletion_seen_in_the_watch_clears_the_reservation(view: ReservingView
 
 
 def test_reserving_again_replaces_the_earlier_reservation(
-    view: ReservingView, clock: Clock
+    view: ReservingView[Claim], clock: Clock
 ) -> None:
     view.admitted(review(tls_route("web", "first.example.com")), allowed=True)
     clock.now += 20.0
@@ -135,7 +136,7 @@ def test_reserving_again_replaces_the_earlier_reservation(
     assert view.pending == 1
 
 
-def test_the_view_reports_the_memory_views_sync_state(view: ReservingView) -> None:
+def test_the_view_reports_the_memory_views_sync_state(view: ReservingView[Claim]) -> None:
     view.mark_synced(False)
     assert (view.synced, view.memory.synced) == (False, False)
     view.mark_synced()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.support import admission_review, widget
-from webhook.review import GroupVersionKind, Review, _placed
+from webhook.core.review import GroupVersionKind, Review, _placed
 
 
 def test_from_admission_reads_every_field_and_places_the_namespace() -> None:

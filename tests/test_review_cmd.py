@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 
+from policies.gateway.indexers import INDEXERS
 from tests.support import ADD_TEAM, NO_FORBIDDEN, WARNS, widget
-from webhook import manifests, reports, reviewing
 from webhook.cli import main
-from webhook.config import Config
+from webhook.core.config import Config
 from webhook.engine import Engine
+from webhook.offline import run as reviewing
+from webhook.offline.reports.text import text
+from webhook.yamlio import manifests
 
 SAMPLES = Path(__file__).parents[2] / "shared" / "data" / "openvox-operator" / "samples"
 ONLY_REQUIRED_FIELDS = """\
@@ -278,8 +281,8 @@ def test_show_mutations_prints_each_patch_and_the_result_as_yaml() -> None:
         [NO_FORBIDDEN, WARNS, ADD_TEAM], Config.defaults([NO_FORBIDDEN, WARNS, ADD_TEAM])
     )
     documents = manifests.parse(json.dumps(widget("w1", {"warn": "1"})), "w.json")
-    run = reviewing.review(engine, documents)
-    assert reports.text(run, show_mutations=True) == (
+    run = reviewing.review(engine, documents, indexers=INDEXERS)
+    assert text(run, show_mutations=True) == (
         "w.json:1: Widget default/w1 (CREATE)\n"
         "  PASS  no-forbidden-label\n"
         "  WARN  size-warning: size is 1\n"
@@ -304,6 +307,6 @@ def test_show_mutations_prints_each_patch_and_the_result_as_yaml() -> None:
     assert run.exit_code() == 0
     assert run.exit_code(warnings_as_errors=True) == 1
     assert (
-        reports.text(run, colour=True).splitlines()[2]
+        text(run, colour=True).splitlines()[2]
         == "  \x1b[33mWARN \x1b[0m size-warning: size is 1"
     )

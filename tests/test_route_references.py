@@ -7,23 +7,24 @@ from typing import Any
 
 import pytest
 
+from policies.gateway.indexers import INDEXERS
+from policies.gateway.refs import BackendRef, Claim, ParentRef
 from policies.route_references import (
     POLICY,
-    Ref,
     gateway_refs,
     parents,
     permits,
     render_selector,
     route_refs,
 )
-from webhook.kinds import GATEWAY, HTTPROUTE, TLSROUTE, GroupKind
-from webhook.policy import Mode
-from webhook.refs import ParentRef
-from webhook.review import Review
-from webhook.view import MemoryView
+from tests.support import KEPT, make_view
+from webhook.cluster.memory import MemoryView
+from webhook.core.kinds import GATEWAY, HTTPROUTE, TLSROUTE, GroupKind
+from webhook.core.policy import Mode
+from webhook.core.review import Review
 
 GW = "gateway.networking.k8s.io"
-SERVICE_REF = Ref("spec.rules[0].backendRefs[0]", "", "Service", "backend", "api")
+SERVICE_REF = BackendRef("", "Service", "backend", "api", path="spec.rules[0].backendRefs[0]")
 
 
 def _grant(frm: dict[str, Any], to: dict[str, Any]) -> dict[str, Any]:
@@ -75,13 +76,15 @@ def test_render_selector(selector: object, text: str) -> None:
 
 def test_parents_keep_field_paths_and_skip_non_gateways() -> None:
     route = {
+        "apiVersion": f"{GW}/v1",
+        "kind": "HTTPRoute",
         "spec": {
             "parentRefs": [
                 {"kind": "Service", "group": "", "name": "mesh"},
                 {"name": "edge", "sectionName": "tls", "port": 443},
                 {"name": "other", "namespace": "infra", "group": GW, "kind": "Gateway"},
             ]
-        }
+        },
     }
     assert list(parents(route, "apps")) == [
         ("spec.parentRefs[1]", ParentRef("apps", "edge", "tls", 443)),
@@ -92,20 +95,29 @@ def test_parents_keep_field_paths_and_skip_non_gateways() -> None:
 def test_route_refs_include_mirrors_at_both_levels() -> None:
     mirror = {"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "m"}}}
     route = {
+        "apiVersion": f"{GW}/v1",
+        "kind": "HTTPRoute",
         "spec": {
             "rules": [
                 {"backendRefs": [{"name": "a", "filters": [mirror]}], "filters": [mirror]},
                 {"backendRefs": [{"name": "b", "namespace": "x", "kind": "Other", "group": "g"}]},
             ]
-        }
+        },
     }
     assert list(route_refs(route, "apps")) == [
-        Ref("spec.rules[0].backendRefs[0]", "", "Service", "apps", "a"),
-        Ref("spec.rules[0].backendRefs[0].filters[0].requestMirror.backendRef", "", "Service",
-            "apps", "m"),
-        Ref("spec.rules[0].filters[0].requestMirror.backendRef", "", "Service", "apps", "m"),
-        Ref("spec.rules[1].backendRefs[0]", "g", "Other", "x", "b"),
-    ]  # fmt: skip
+        BackendRef("", "Service", "apps", "a", path="spec.rules[0].backendRefs[0]"),
+        BackendRef(
+            "",
+            "Service",
+            "apps",
+            "m",
+            path="spec.rules[0].backendRefs[0].filters[0].requestMirror.backendRef",
+        ),
+        BackendRef(
+            "", "Service", "apps", "m", path="spec.rules[0].filters[0].requestMirror.backendRef"
+        ),
+        BackendRef("g", "Other", "x", "b", path="spec.rules[1].backendRefs[0]"),
+    ]
 
 
 def test_gateway_refs_include_client_certificate() -> None:
@@ -113,15 +125,15 @@ def test_gateway_refs_include_client_certificate() -> None:
         "spec": {"tls": {"backend": {"clientCertificateRef": {"name": "c", "namespace": "p"}}}}
     }
     assert list(gateway_refs(gateway, "edge")) == [
-        Ref("spec.tls.backend.clientCertificateRef", "", "Secret", "p", "c"),
+        BackendRef("", "Secret", "p", "c", path="spec.tls.backend.clientCertificateRef"),
     ]
 
 
-class _CountingView(MemoryView):
+class _CountingView(MemoryView[Claim]):
     """Records every list() so the test can prove no namespace-wide scan happens."""
 
     def __init__(self, objects: Sequence[Mapping[str, Any]]) -> None:
-        super().__init__(objects)
+        super().__init__(objects, indexers=INDEXERS, kept=KEPT)
         self.listed: list[tuple[GroupKind, str | None]] = []
 
     def list(self, kind: GroupKind, namespace: str | None = None) -> Sequence[Mapping[str, Any]]:
@@ -156,7 +168,7 @@ def test_listener_refusing_kind_and_namespace_names_both() -> None:
         "metadata": {"name": "r", "namespace": "apps"},
         "spec": {"parentRefs": [{"name": "web", "namespace": "infra"}]},
     }
-    decision = POLICY(Review.from_manifest(route), MemoryView([gateway]), {})
+    decision = POLICY(Review.from_manifest(route), make_view([gateway]), {})
     assert decision.messages == (
         "spec.parentRefs[0] (Gateway infra/web): NotAllowedByListeners: no listener it selects "
         "admits TLSRoute from namespace apps: listener 'http' has protocol HTTP, which does not "

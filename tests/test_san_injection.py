@@ -8,8 +8,8 @@ import jsonpatch
 import pytest
 
 from policies.san_injection import POLICY, _escape
-from webhook.review import Review
-from webhook.view import MemoryView
+from tests.support import make_view
+from webhook.core.review import Review
 
 NS = "openvox-system"
 POOL = {
@@ -69,7 +69,7 @@ STALE = {"edgeguard.io/injected-dns-names": "old.example.com"}
     ids=["non-string-entry-and-stale-name", "no-spec", "null-list"],
 )
 def test_odd_shapes_patch_cleanly(cert: dict[str, Any], expected: dict[str, Any]) -> None:
-    view = MemoryView([POOL, SERVER])
+    view = make_view([POOL, SERVER])
     decision = POLICY(Review.from_manifest(cert), view, {})
     patched = jsonpatch.apply_patch(cert, list(decision.patch))
     assert patched["spec"] == expected
@@ -84,7 +84,7 @@ def test_without_metadata_map_adds_it() -> None:
     cert = {"apiVersion": "openvox.voxpupuli.org/v1alpha1", "kind": "Certificate"}
     review = Review.from_manifest(cert)
     review = Review(review.uid, "CREATE", review.kind, NS, "stable-cert", cert, None)
-    decision = POLICY(review, MemoryView([POOL, SERVER]), {})
+    decision = POLICY(review, make_view([POOL, SERVER]), {})
     assert list(decision.patch) == [
         {"op": "add", "path": "/spec", "value": {"dnsAltNames": ["puppet.example.com"]}},
         {

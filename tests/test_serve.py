@@ -19,13 +19,12 @@ from pytest_aiohttp.plugin import AiohttpServer
 
 import policies
 from tests.fake_apiserver import FakeApiServer
-from tests.support import TEST_POLICIES, admission_review, make_tls, widget
+from tests.support import TEST_POLICIES, admission_review, make_tls, make_view, widget
 from tests.test_kubeclient import kubeconfig
 from webhook.cli import main
-from webhook.config import Config
+from webhook.core.config import Config
 from webhook.engine import Engine
 from webhook.serve import ServeSettings, ensure_dev_certificates, run, serve
-from webhook.view import MemoryView
 
 
 def free_port() -> int:
@@ -189,7 +188,7 @@ async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
     chosen = settings(tmp_path)
     ensure_dev_certificates(chosen)
     engine = Engine(TEST_POLICIES, Config.defaults(TEST_POLICIES))
-    server = asyncio.create_task(serve(chosen, engine, MemoryView()))
+    server = asyncio.create_task(serve(chosen, engine, make_view()))
     async for _ in _started(chosen):
         pass
     context = ssl.create_default_context(cafile=str(tmp_path / "certs" / "ca.crt"))
@@ -305,6 +304,7 @@ def test_run_takes_uvloop_when_it_is_installed() -> None:
 
 
 def test_the_cli_default_body_limit_is_the_servers() -> None:
-    from webhook import cli, server
+    from webhook import cli
+    from webhook.server import http as server
 
     assert cli.DEFAULT_MAX_BODY == server.DEFAULT_MAX_BODY == 3 * 1024 * 1024

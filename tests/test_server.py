@@ -9,11 +9,19 @@ from typing import Any
 
 import pytest
 
-from tests.support import AUDITED, TEST_POLICIES, admission_review, make_tls, running, widget
-from webhook.config import Config
+from tests.support import (
+    AUDITED,
+    TEST_POLICIES,
+    admission_review,
+    make_tls,
+    make_view,
+    running,
+    widget,
+)
+from webhook.cluster.memory import MemoryView
+from webhook.core.config import Config
 from webhook.engine import Engine
-from webhook.server import ServerState, make_app
-from webhook.view import MemoryView
+from webhook.server.http import ServerState, make_app
 
 UID = "705ab4f5-6393-11e8-b7cc-42010a800002"
 
@@ -21,7 +29,7 @@ UID = "705ab4f5-6393-11e8-b7cc-42010a800002"
 def state(max_body: int = 3 * 1024 * 1024, synced: bool = True) -> ServerState:
     shipped = [*TEST_POLICIES, AUDITED]
     engine = Engine(shipped, Config.defaults(shipped))
-    return ServerState(engine, MemoryView(synced=synced), max_body=max_body)
+    return ServerState(engine, make_view(synced=synced), max_body=max_body)
 
 
 async def post(path: str, body: Any, st: ServerState | None = None) -> tuple[int, Any]:
@@ -300,7 +308,7 @@ async def test_decision_log_line_has_no_object_content(caplog: pytest.LogCapture
 def test_json_codec_gives_the_same_answers_with_or_without_orjson(
     fast: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from webhook import server
+    from webhook.server import http as server
 
     if not fast:
         monkeypatch.setattr(server, "orjson", None)

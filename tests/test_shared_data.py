@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 import policies
-from webhook.config import Config
+from tests.support import make_view
+from webhook.core.config import Config
+from webhook.core.review import Review
 from webhook.engine import Engine
-from webhook.review import Review
-from webhook.view import MemoryView
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FOLDERS = ("gateway-api/examples", "openvox-operator/samples", "openbao-operator/samples")
@@ -51,7 +51,7 @@ def test_the_shared_data_is_there() -> None:
 )
 def test_real_object_passes_every_policy(path: str, index: int, obj: Mapping[str, Any]) -> None:
     others = [d for p, i, d in DOCUMENTS if p == path and i != index]
-    view = MemoryView(others)
+    view = make_view(others)
     review = Review.from_manifest(obj, source=path)
     validated = ENGINE.validate(review, view)
     mutated = ENGINE.mutate(review, view)

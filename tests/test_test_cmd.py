@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from webhook.cli import main
-from webhook.suite import discover
+from webhook.offline.cases import discover
 
 TESTS = Path(__file__).parent
 SUITE_FILE = """\

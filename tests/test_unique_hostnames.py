@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from policies.gateway.refs import Claim, ParentRef
 from policies.unique_hostnames import (
     Attachment,
     Rival,
@@ -13,8 +14,9 @@ from policies.unique_hostnames import (
     read_settings,
     shared_listener,
 )
-from webhook.refs import Claim, ObjectKey, ParentRef, parent_wildcards
-from webhook.view import MemoryView
+from tests.support import make_view
+from webhook.core.hostnames import parent_wildcards
+from webhook.core.objects import ObjectKey
 
 ROUTE = ObjectKey("gateway.networking.k8s.io", "TLSRoute", "ns", "other")
 
@@ -82,4 +84,4 @@ def test_shared_listener_without_the_gateway(
     mine: ParentRef, theirs: ParentRef, expected: str | None
 ) -> None:
     rival = Rival(Claim("a.example.com", ROUTE, (ROUTE,), theirs), {})
-    assert shared_listener({}, mine, rival, Attachment(MemoryView())) == expected
+    assert shared_listener({}, mine, rival, Attachment(make_view())) == expected

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support import make_view
 from webhook.cli import configured, main
+from webhook.core.policy import Mode
+from webhook.core.review import Review
 from webhook.engine import Engine
-from webhook.policy import Mode
-from webhook.review import Review
-from webhook.view import MemoryView
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "openbao-operator"
 SAMPLE = DATA / "samples" / "openbao_v1alpha1_openbaocluster.yaml"
@@ -31,7 +31,7 @@ def test_the_configuration_loads_user_policies_and_sets_their_mode(tmp_path: Pat
     assert chosen.policies[NAME].mode is Mode.WARN
     sample = yaml.safe_load(SAMPLE.read_text())
     sample["metadata"]["namespace"] = "openbao"
-    outcome = Engine(known, chosen).validate(Review.from_manifest(sample), MemoryView())
+    outcome = Engine(known, chosen).validate(Review.from_manifest(sample), make_view())
     assert (outcome.allowed, outcome.warnings) == (True, (f"[{NAME}] {MESSAGE}",))
 
 

@@ -10,15 +10,19 @@ from typing import Any
 import pytest
 import yaml
 
-from webhook.config import Config, PolicyConfig
-from webhook.decision import Decision
-from webhook.engine import Engine, Outcome
-from webhook.kinds import GATEWAY, GroupKind
-from webhook.policy import Mode, Policy
-from webhook.review import Review
-from webhook.suite import Case, discover, run_case
-from webhook.vap import VAPError, load_bindings, load_user_policies
-from webhook.view import MemoryView
+from policies.gateway.indexers import INDEXERS
+from policies.gateway.refs import Claim
+from tests.support import make_view
+from webhook.cluster.memory import MemoryView
+from webhook.core.config import Config, PolicyConfig
+from webhook.core.decision import Decision
+from webhook.core.kinds import GATEWAY, GroupKind
+from webhook.core.outcome import Outcome
+from webhook.core.policy import Mode, Policy
+from webhook.core.review import Review
+from webhook.engine import Engine
+from webhook.offline.cases import Case, discover, run_case
+from webhook.vap.load import VAPError, load_bindings, load_user_policies
 
 DATA = Path(__file__).parents[2] / "shared" / "data"
 GATEWAY_VAP = DATA / "gateway-api/crds/standard/gateway.networking.k8s.io_vap_safeupgrades.yaml"
@@ -87,13 +91,15 @@ def namespace(name: str = "apps", **labels: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
 
 
-def decide(policy: Policy, review: Review, view: MemoryView | None = None) -> Decision:
-    return policy(review, view or MemoryView(), {})
+def decide(policy: Policy, review: Review, view: MemoryView[Claim] | None = None) -> Decision:
+    return policy(review, view or make_view(), {})
 
 
-def engine_outcome(policy: Policy, review: Review, view: MemoryView | None = None) -> Outcome:
+def engine_outcome(
+    policy: Policy, review: Review, view: MemoryView[Claim] | None = None
+) -> Outcome:
     config = Config(MappingProxyType({policy.name: PolicyConfig(policy.default_mode)}))
-    return Engine([policy], config).validate(review, view or MemoryView())
+    return Engine([policy], config).validate(review, view or make_view())
 
 
 # --- the real inputs ----------------------------------------------------------------------
@@ -211,7 +217,7 @@ def test_there_are_allow_and_deny_cases_for_both_real_policies() -> None:
     "case", CASES, ids=[c.path.relative_to(c.path.parents[2]).as_posix() for c in CASES]
 )
 def test_case(case: Case) -> None:
-    assert run_case(case, policies_for_cases()).problems == ()
+    assert run_case(case, policies_for_cases(), INDEXERS).problems == ()
 
 
 # --- errors at load ---------------------------------------------------------------------
@@ -539,7 +545,7 @@ def test_namespace_object(
     body = "  validations:\n  - expression: namespaceObject.metadata.labels.team == 'a'\n"
     policy = one(tmp_path, spec(body))
     assert policy.referential is True
-    assert decide(policy, Review.from_manifest(configmap()), MemoryView(view)).messages == messages
+    assert decide(policy, Review.from_manifest(configmap()), make_view(view)).messages == messages
 
 
 SELECTOR = "    namespaceSelector:\n      matchLabels: {team: a}\n"
@@ -568,7 +574,7 @@ def test_namespace_selector(
     text = spec(f"  failurePolicy: {failure_policy}\n" + DENY_ALL, match=MATCH + SELECTOR)
     policy = one(tmp_path, text)
     assert policy.referential is True
-    assert decide(policy, Review.from_manifest(configmap()), MemoryView(view)).messages == messages
+    assert decide(policy, Review.from_manifest(configmap()), make_view(view)).messages == messages
 
 
 @pytest.mark.parametrize(("labels", "messages"), [({"team": "a"}, ("m",)), ({"team": "b"}, ())])
@@ -714,7 +720,7 @@ def test_audit_annotations(tmp_path: Path) -> None:
         "  - key: bad\n    valueExpression: size(object.data)\n"
     )
     [bound] = load_bindings([write(tmp_path, spec(body))])
-    evaluation = bound.evaluate(Review.from_manifest(configmap(owner="team-a")), MemoryView())
+    evaluation = bound.evaluate(Review.from_manifest(configmap(owner="team-a")), make_view())
     assert (evaluation.annotations, evaluation.decision.messages) == (
         {"p/owner": "team-a"},
         (

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from webhook.kinds import POOL, TLSROUTE
-from webhook.refs import Claim, ObjectKey, ParentRef
-from webhook.view import MemoryView
+from policies.gateway.refs import Claim, ParentRef
+from tests.support import make_view
+from webhook.core.kinds import POOL, TLSROUTE
+from webhook.core.objects import ObjectKey
 
 
 def route(name: str, *hostnames: str, backend: str = "svc") -> dict[str, Any]:
@@ -37,7 +38,7 @@ def claim(name: str, hostname: str) -> Claim:
 
 
 def test_indexes_follow_upserts_and_deletes() -> None:
-    view = MemoryView([route("a", "A.Example.com."), route("b", "*.example.com")])
+    view = make_view([route("a", "A.Example.com."), route("b", "*.example.com")])
     assert view.claims("a.example.com") == [claim("a", "a.example.com")]
     assert view.covered("*.example.com") == [claim("a", "a.example.com")]
     assert view.covered("*.com") == [claim("a", "a.example.com")]
@@ -56,7 +57,7 @@ def test_indexes_follow_upserts_and_deletes() -> None:
 
 
 def test_stored_objects_are_slimmed() -> None:
-    view = MemoryView([route("a", "a.example.com")])
+    view = make_view([route("a", "a.example.com")])
     stored = view.get(TLSROUTE, "apps", "a")
     assert stored is not None
     assert "status" not in stored
@@ -72,7 +73,7 @@ def test_list_by_namespace_and_everywhere() -> None:
         }
         for n, ns in (("p1", "a"), ("p2", "b"))
     ]
-    view = MemoryView(pools)
+    view = make_view(pools)
     assert [p["metadata"]["name"] for p in view.list(POOL, "a")] == ["p1"]
     assert [p["metadata"]["name"] for p in view.list(POOL)] == ["p1", "p2"]
     assert view.list(TLSROUTE) == []

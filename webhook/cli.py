@@ -14,13 +14,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import policies
-from webhook import logs, manifests, reports, reviewing, testrun
-from webhook.config import Config, ConfigError, load, user_policy_sources
+from policies.gateway.indexers import INDEXERS
+from webhook.config import ConfigError, load, user_policy_sources
+from webhook.core.config import Config
+from webhook.core.policy import Policy
+from webhook.core.review import ReviewError
 from webhook.engine import Engine
-from webhook.manifests import ManifestError
-from webhook.policy import Policy
-from webhook.review import ReviewError
-from webhook.vap import VAPError, load_user_policies
+from webhook.offline import reports, run, runner
+from webhook.server import logs
+from webhook.vap.load import VAPError, load_user_policies
+from webhook.yamlio import manifests
+from webhook.yamlio.manifests import ManifestError
 
 ENV = os.environ
 # The server's body limit (webhook/server.py says why); repeated so that `review` and `test`
@@ -167,7 +171,7 @@ def parser() -> argparse.ArgumentParser:
 def _run_serve(args: argparse.Namespace) -> int:
     # The HTTPS stack and the cluster client are imported only where they are used, so
     # `edgeguard review` in CI starts fast.
-    from webhook import kubeclient
+    from webhook.cluster import client as kubeclient
     from webhook.serve import ServeSettings, StartupError, ensure_dev_certificates, run, serve
 
     logs.setup(args.log_level)
@@ -248,23 +252,26 @@ def _run_review(args: argparse.Namespace) -> int:
         return _usage("--old is for --operation UPDATE")
     known, config = configured(args.config, args.policy, args.policy_name_prefix)
     stdin = sys.stdin.buffer
-    run = reviewing.review(
+    reviewed = run.review(
         Engine(known, config),
         manifests.load(args.paths, stdin),
         manifests.load(args.cluster_state, stdin),
         manifests.load(args.old, stdin),
         operation,
+        indexers=INDEXERS,
     )
     sys.stdout.write(
-        reports.render(run, args.output, _colour(), args.show_mutations, args.warnings_as_errors)
+        reports.render(
+            reviewed, args.output, _colour(), args.show_mutations, args.warnings_as_errors
+        )
     )
-    return run.exit_code(args.warnings_as_errors)
+    return reviewed.exit_code(args.warnings_as_errors)
 
 
 def _run_test(args: argparse.Namespace) -> int:
     known, _ = configured(None, args.policy, args.policy_name_prefix)
-    rows = testrun.run(args.dir, {p.name: p for p in known})
-    sys.stdout.write(testrun.table(rows, _colour()))
+    rows = runner.run(args.dir, {p.name: p for p in known}, INDEXERS)
+    sys.stdout.write(runner.table(rows, _colour()))
     return 0 if all(row.passed for row in rows) else 1
 
 

@@ -10,56 +10,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 import jsonpatch
 
-from webhook.config import Config, PolicyConfig
-from webhook.decision import Decision, PatchOp, errored
-from webhook.policy import Mode, Policy
-from webhook.review import Review
-from webhook.view import ClusterView
+from webhook.core.config import Config, PolicyConfig
+from webhook.core.decision import Decision, PatchOp, errored
+from webhook.core.outcome import Outcome, PolicyResult, Result
+from webhook.core.policy import Mode, Policy
+from webhook.core.review import Review
+from webhook.core.view import ClusterView
 
 log = logging.getLogger("edgeguard.engine")
 NOT_SYNCED = "cluster view not synced yet: edgeguard cannot check references to other objects"
-
-
-@dataclass(frozen=True)
-class PolicyResult:
-    """One policy's part in a decision; `result` labels metrics and logs."""
-
-    policy: str
-    result: str  # allow | deny | warn | audit | patch | error
-    messages: tuple[str, ...] = ()
-    patch: tuple[PatchOp, ...] = ()
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Outcome:
-    allowed: bool
-    code: int = 200
-    messages: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    patch: tuple[PatchOp, ...] = ()
-    audit: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    results: tuple[PolicyResult, ...] = ()
-    object: Mapping[str, Any] | None = None
-
-    @property
-    def message(self) -> str:
-        return "; ".join(self.messages)
-
-    @property
-    def decision(self) -> str:
-        """allowed, denied or error: the label of metrics and decision logs."""
-        return "allowed" if self.allowed else "error" if self.code == 500 else "denied"
-
-    @property
-    def fired(self) -> tuple[str, ...]:
-        return tuple(r.policy for r in self.results if r.result != "allow")
 
 
 class Engine:
@@ -80,13 +44,13 @@ class Engine:
     def policies(self) -> tuple[Policy, ...]:
         return self.validating + self.mutating
 
-    def validate(self, review: Review, view: ClusterView) -> Outcome:
+    def validate(self, review: Review, view: ClusterView[Any]) -> Outcome:
         tally = _Tally()
         for policy, chosen in self._active(self._validating, review):
             tally.add(policy, self._run(policy, chosen, review, view), chosen.mode)
         return tally.outcome(review.object)
 
-    def mutate(self, review: Review, view: ClusterView) -> Outcome:
+    def mutate(self, review: Review, view: ClusterView[Any]) -> Outcome:
         """Runs mutating policies in order, each on the object the previous one left."""
         tally = _Tally()
         current = review
@@ -116,7 +80,7 @@ class Engine:
             yield policy, chosen
 
     def _run(
-        self, policy: Policy, chosen: PolicyConfig, review: Review, view: ClusterView
+        self, policy: Policy, chosen: PolicyConfig, review: Review, view: ClusterView[Any]
     ) -> Decision:
         if policy.referential and not view.synced:
             if self.config.view.not_synced == "Warn":
@@ -145,34 +109,34 @@ class _Tally:
         self.audit.update(decision.audit)
         tagged = tuple(f"[{name}] {m}" for m in decision.messages)
         self.warnings.extend(f"[{name}] {w}" for w in decision.warnings)
-        if decision.code == 500:
+        if decision.errored:
             self.errored = True
             self.denials.extend(tagged)
-            result = "error"
+            result = Result.ERROR
         elif not decision.allowed:
             result = self._refuse(name, tagged, decision.message, mode)
         elif decision.patch and mode is Mode.ENFORCE:
             self.patch.extend(decision.patch)
-            result = "patch"
+            result = Result.PATCH
         elif decision.patch:
             ops = jsonpatch.JsonPatch(list(decision.patch)).to_string()
             result = self._refuse(name, (f"[{name}] would apply {ops}",), ops, mode)
         else:
-            result = "warn" if decision.warnings else "allow"
+            result = Result.WARN if decision.warnings else Result.ALLOW
         self.results.append(
             PolicyResult(name, result, decision.messages, decision.patch, decision.warnings)
         )
 
-    def _refuse(self, name: str, tagged: tuple[str, ...], message: str, mode: Mode) -> str:
+    def _refuse(self, name: str, tagged: tuple[str, ...], message: str, mode: Mode) -> Result:
         if mode is Mode.ENFORCE:
             self.denials.extend(tagged)
-            return "deny"
+            return Result.DENY
         if mode is Mode.WARN:
             self.warnings.extend(tagged)
-            return "warn"
+            return Result.WARN
         self.audit[name] = message
         log.info("audit: %s", "; ".join(tagged))
-        return "audit"
+        return Result.AUDIT
 
     def outcome(self, obj: Mapping[str, Any] | None) -> Outcome:
         code = 500 if self.errored else 403 if self.denials else 200
@@ -185,4 +149,5 @@ class _Tally:
             audit=MappingProxyType(dict(self.audit)),
             results=tuple(self.results),
             object=obj,
+            errored=self.errored,
         )

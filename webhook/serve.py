@@ -16,13 +16,18 @@ from typing import Any
 
 from aiohttp import web
 
-from webhook import certs, kubeclient
-from webhook.certwatch import CertWatcher
-from webhook.cluster import ClusterWatch, ViewMetrics, WatchSettings
+from policies.gateway.indexers import INDEXERS
+from policies.gateway.refs import Claim
+from webhook import certs
+from webhook.cluster import client as kubeclient
+from webhook.cluster.memory import MemoryView
+from webhook.cluster.reservations import ReservingView
+from webhook.cluster.watch import ClusterWatch, ViewMetrics, WatchSettings
+from webhook.core.policy import kept_fields
+from webhook.core.view import ClusterView
 from webhook.engine import Engine
-from webhook.reservations import ReservingView
-from webhook.server import DEFAULT_BODY_SECONDS, DEFAULT_MAX_BODY, ServerState, make_app
-from webhook.view import ClusterView, MemoryView
+from webhook.server.http import DEFAULT_BODY_SECONDS, DEFAULT_MAX_BODY, ServerState, make_app
+from webhook.server.tls import CertWatcher
 
 log = logging.getLogger("edgeguard.serve")
 
@@ -111,20 +116,26 @@ def _present(path: Path) -> bool:
     return path.exists() or path.is_symlink()
 
 
-async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | None = None) -> None:
+async def serve(
+    settings: ServeSettings, engine: Engine, view: ClusterView[Any] | None = None
+) -> None:
+    """Serves until SIGTERM; with no `view`, the live one: the cluster watched, holding
+    what the engine's policies read, indexed as Gateway API defines (policies.gateway)."""
     watcher = CertWatcher(
         settings.tls_cert, settings.tls_key, settings.client_ca, settings.cert_poll_seconds
     )
     if watcher.error is not None:
         raise StartupError(watcher.error)
-    live: ReservingView | None = None
+    live: ReservingView[Claim] | None = None
     client: kubeclient.KubeClient | None = None
     if view is None:
         client = await kubeclient.connect(settings.kubeconfig, settings.environ)
         if client is None:
             log.warning("no cluster found (no kubeconfig, not in a pod): the cluster view is empty")
         hold = engine.config.view.reservation_seconds
-        live = ReservingView(MemoryView(synced=client is None), hold)
+        kept = kept_fields(engine.policies)
+        memory = MemoryView(synced=client is None, indexers=INDEXERS, kept=kept)
+        live = ReservingView(memory, hold)
         view = live
     state = ServerState(
         engine,

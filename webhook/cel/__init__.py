@@ -1,0 +1,2 @@
+"""CEL: the runtime (the one door to cel-expr-python), the Kubernetes CEL libraries and the
+`request` variable. Knows no policy."""

@@ -1,0 +1,129 @@
+"""The one door to the CEL runtime (cel-expr-python): compile once, evaluate many.
+
+Nothing else imports `cel_expr_python`. Compile errors raise `CelError`; runtime errors, which
+the runtime hands back as values of type ERROR, raise `CelEvalError` so callers fail closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from cel_expr_python import cel
+from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_optional, ext_strings
+
+from webhook.cel.k8s import OVERLOADS
+from webhook.cel.k8s.declaration import Overload
+
+# Argument and result types our Kubernetes functions may name. The runtime dispatches on the
+# kind of each argument, and a `dyn` parameter matches nothing at run time, so parameters
+# always name a concrete kind; `dyn` is used only for results.
+_TYPES: dict[str, Any] = {
+    "bool": cel.Type.BOOL,
+    "int": cel.Type.INT,
+    "uint": cel.Type.UINT,
+    "double": cel.Type.DOUBLE,
+    "string": cel.Type.STRING,
+    "bytes": cel.Type.BYTES,
+    "null": cel.Type.NULL,
+    "duration": cel.Type.DURATION,
+    "timestamp": cel.Type.TIMESTAMP,
+    "dyn": cel.Type.DYN,
+    "list": cel.Type.List(cel.Type.DYN),
+    "list(string)": cel.Type.List(cel.Type.STRING),
+    "map": cel.Type.Map(cel.Type.DYN, cel.Type.DYN),
+    "map(string, list(string))": cel.Type.Map(cel.Type.STRING, cel.Type.List(cel.Type.STRING)),
+    "opaque": cel.Type.Map(cel.Type.STRING, cel.Type.DYN),
+}
+
+
+class CelError(Exception):
+    """An expression that does not compile (or could not be handed back by the runtime)."""
+
+
+class CelEvalError(Exception):
+    """An expression whose evaluation produced an error value."""
+
+
+class Activation:
+    """The variables of one request; the runtime converts and caches them lazily, so reuse it."""
+
+    __slots__ = ("native",)
+
+    def __init__(self, native: Any) -> None:
+        self.native = native
+
+
+class Program:
+    """A compiled expression, safe to evaluate many times."""
+
+    __slots__ = ("_expression", "source")
+
+    def __init__(self, source: str, expression: Any) -> None:
+        self.source = source
+        self._expression = expression
+
+    def evaluate(self, activation: Activation) -> object:
+        """The result as a plain Python value; raises CelEvalError on an evaluation error."""
+        try:
+            value = self._expression.eval(activation=activation.native)
+        except (RuntimeError, TypeError) as exc:  # e.g. a function result out of range
+            raise CelEvalError(str(exc)) from exc
+        if value.type() == cel.Type.ERROR:
+            raise CelEvalError(_error_text(value))
+        return value.plain_value()
+
+
+class Environment:
+    """Variables (all `dyn`), standard extensions and the Kubernetes libraries, built once."""
+
+    def __init__(self, variables: Iterable[str]) -> None:
+        self.variables = frozenset(variables)
+        self._env = cel.NewEnv(
+            variables={name: cel.Type.DYN for name in sorted(self.variables)},
+            extensions=[
+                ext_strings.ExtStrings(),
+                ext_bindings.ExtBindings(),
+                ext_encoders.ExtEncoders(),
+                ext_math.ExtMath(),
+                ext_optional.ExtOptional(),
+                cel.CelExtension("kubernetes", _declarations(OVERLOADS)),
+            ],
+        )
+
+    def compile(self, expr: str) -> Program:
+        try:
+            expression = self._env.compile(expr)
+        except RuntimeError as exc:
+            raise CelError(f"cannot compile {expr!r}: {exc}") from exc
+        # An optional result cannot cross back into Python (it crashes the runtime when nested).
+        if "optional_type" in expression.return_type().name():
+            raise CelError(f"cannot compile {expr!r}: result must not be an optional value")
+        return Program(expr, expression)
+
+    def activation(self, data: Mapping[str, Any]) -> Activation:
+        unknown = set(data) - self.variables
+        if unknown:
+            raise ValueError(f"undeclared CEL variables: {sorted(unknown)}")
+        return Activation(self._env.Activation(data=data))
+
+
+def _error_text(value: Any) -> str:
+    try:
+        return str(value.value())
+    except TypeError:  # an optional value reports type ERROR but has no Python form
+        return "result has no Python form (an optional value?)"
+
+
+def _declarations(overloads: Iterable[Overload]) -> list[Any]:
+    by_function: dict[str, list[Any]] = {}
+    for overload in overloads:
+        native = cel.Overload(
+            overload.id,
+            _TYPES[overload.result],
+            [_TYPES[param] for param in overload.params],
+            overload.member,
+            overload.impl,
+        )
+        by_function.setdefault(overload.function, []).append(native)
+    return [cel.FunctionDecl(name, natives) for name, natives in by_function.items()]

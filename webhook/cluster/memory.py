@@ -1,0 +1,199 @@
+"""The in-memory cluster view: objects by kind, namespace and name, plus indexes.
+
+`MemoryView` implements `ClusterView` with one writer (the watch loop, or a loader of files);
+every lookup on the admission path is a dictionary lookup, never a scan of every object. What
+it indexes and which spec fields it keeps are given by the wiring (`Indexers`, `KeptFields`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Generic
+
+from webhook.core.hostnames import is_wildcard, normalize, parent_wildcards
+from webhook.core.json import JSONObject
+from webhook.core.kinds import GroupKind, group_kind_of
+from webhook.core.objects import ObjectKey, key_of, metadata
+from webhook.core.view import ClaimT, Indexers, KeptFields, Slot
+
+DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+# The metadata policies read; the rest (uid, resourceVersion, managedFields, timestamps) is
+# dropped from cached objects, as are status and the last-applied annotation.
+KEPT_METADATA = frozenset(
+    {"name", "namespace", "generateName", "labels", "annotations", "deletionTimestamp"}
+)
+OWNER_FIELDS = ("apiVersion", "kind", "name", "controller")
+MAX_INTERN_DEPTH = 64
+SHORT = 64  # strings up to this length are interned: kinds, names, hostnames, label values
+
+
+def slim(obj: JSONObject, kept: KeptFields) -> JSONObject:
+    """The object as the view keeps it: only what policies read, with keys and short strings
+    interned so that thousands of cached objects share them (memory per object)."""
+    meta = metadata(obj)
+    meta_kept: dict[str, Any] = {k: v for k, v in meta.items() if k in KEPT_METADATA and v}
+    annotations = meta_kept.get("annotations")
+    if isinstance(annotations, dict) and any(a in annotations for a in DROPPED_ANNOTATIONS):
+        annotations = {k: v for k, v in annotations.items() if k not in DROPPED_ANNOTATIONS}
+        if annotations:
+            meta_kept["annotations"] = annotations
+        else:
+            del meta_kept["annotations"]
+    owners = meta.get("ownerReferences")
+    if isinstance(owners, list) and owners:
+        meta_kept["ownerReferences"] = [
+            {k: ref[k] for k in OWNER_FIELDS if k in ref} for ref in owners if isinstance(ref, dict)
+        ]
+    body = {k: v for k, v in obj.items() if k not in ("status", "metadata", "spec")}
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        body["spec"] = _kept_spec(kept, group_kind_of(obj), spec)
+    interned: JSONObject = _interned({**body, "metadata": meta_kept}, 0)
+    return interned
+
+
+def _kept_spec(
+    kept: KeptFields, kind: GroupKind | None, spec: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The spec fields policies read of a cached object of this kind (all, for other kinds).
+
+    `a.b` keeps only `b` of each item of the list `a` (items without it are dropped)."""
+    fields = kept.get(kind) if kind is not None else None
+    if fields is None:
+        return dict(spec)
+    whole = {f for f in fields if "." not in f}
+    out = {k: spec[k] for k in whole if k in spec}
+    parts: dict[str, list[str]] = {}
+    for head, _, sub in (f.partition(".") for f in fields if "." in f):
+        if head not in whole:
+            parts.setdefault(head, []).append(sub)
+    for head, subs in parts.items():
+        if head in spec:
+            out[head] = _projected(spec[head], subs)
+    return out
+
+
+def _projected(value: Any, subs: list[str]) -> Any:
+    if not isinstance(value, list):
+        return value
+    return [
+        {sub: item[sub] for sub in subs if sub in item}
+        for item in value
+        if isinstance(item, dict) and any(sub in item for sub in subs)
+    ]
+
+
+def _interned(value: Any, depth: int) -> Any:
+    if depth > MAX_INTERN_DEPTH:  # no real object nests this deep; keep hostile ones as sent
+        return value
+    if isinstance(value, dict):
+        return {sys.intern(str(k)): _interned(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interned(v, depth + 1) for v in value]
+    if isinstance(value, str) and len(value) <= SHORT:
+        return sys.intern(value)
+    return value
+
+
+class MemoryView(Generic[ClaimT]):
+    """An indexed, in-memory ClusterView. Only its owner calls `upsert` and `delete`."""
+
+    def __init__(
+        self,
+        objects: Iterable[JSONObject] = (),
+        synced: bool = True,
+        *,
+        indexers: Indexers[ClaimT],
+        kept: KeptFields,
+    ) -> None:
+        self.indexers, self.kept = indexers, kept
+        self._objects: dict[GroupKind, dict[str, dict[str, JSONObject]]] = defaultdict(
+            lambda: defaultdict(dict)
+        )
+        self._claims: dict[str, dict[ObjectKey, list[ClaimT]]] = defaultdict(dict)
+        self._covered: dict[str, dict[ObjectKey, list[ClaimT]]] = defaultdict(dict)
+        self._attached: dict[Slot, dict[ObjectKey, JSONObject]] = defaultdict(dict)
+        self._backends: dict[Slot, dict[ObjectKey, JSONObject]] = defaultdict(dict)
+        self._synced = synced
+        for obj in objects:
+            self.upsert(obj)
+
+    @property
+    def synced(self) -> bool:
+        return self._synced
+
+    def mark_synced(self, synced: bool = True) -> None:
+        self._synced = synced
+
+    def __len__(self) -> int:
+        return sum(len(names) for kinds in self._objects.values() for names in kinds.values())
+
+    def get(self, kind: GroupKind, namespace: str | None, name: str) -> JSONObject | None:
+        namespaces = self._objects.get(kind)
+        names = namespaces.get(namespace or "") if namespaces else None
+        return names.get(name) if names else None
+
+    def list(self, kind: GroupKind, namespace: str | None = None) -> Sequence[JSONObject]:
+        namespaces = self._objects.get(kind)
+        if not namespaces:
+            return []
+        if namespace is not None:
+            return list(namespaces.get(namespace, {}).values())
+        return [obj for names in namespaces.values() for obj in names.values()]
+
+    def claims(self, hostname: str) -> Sequence[ClaimT]:
+        found = self._claims.get(normalize(hostname))
+        return [claim for group in found.values() for claim in group] if found else []
+
+    def covered(self, wildcard: str) -> Sequence[ClaimT]:
+        """Claims of the names a wildcard covers (`*.example.com`: `a.example.com`, ...)."""
+        found = self._covered.get(normalize(wildcard))
+        return [claim for group in found.values() for claim in group] if found else []
+
+    def attached(self, namespace: str, gateway: str) -> Sequence[JSONObject]:
+        return list(self._attached.get((namespace, gateway), {}).values())
+
+    def backend_users(self, namespace: str, service: str) -> Sequence[JSONObject]:
+        return list(self._backends.get((namespace, service), {}).values())
+
+    def upsert(self, obj: JSONObject) -> None:
+        obj = slim(obj, self.kept)  # first, so the index keys share the interned strings
+        key = key_of(obj)
+        if key is None:
+            return
+        self.delete(key.group_kind, key.namespace, key.name)
+        self._objects[key.group_kind][key.namespace][key.name] = obj
+        for claim in self.indexers.claims(obj, key):
+            self._claims[claim.hostname].setdefault(key, []).append(claim)
+            if not is_wildcard(claim.hostname):
+                for wildcard in parent_wildcards(claim.hostname):
+                    self._covered[wildcard].setdefault(key, []).append(claim)
+        for slot in self.indexers.parents(obj):
+            self._attached[slot][key] = obj
+        for slot in self.indexers.backends(obj):
+            self._backends[slot][key] = obj
+
+    def delete(self, kind: GroupKind, namespace: str | None, name: str) -> None:
+        names = self._objects.get(kind, {}).get(namespace or "")
+        old = names.pop(name, None) if names is not None else None
+        if old is None:
+            return
+        key = ObjectKey(kind.group, kind.kind, namespace or "", name)
+        for claim in self.indexers.claims(old, key):
+            self._drop(self._claims, claim.hostname, key)
+            for wildcard in parent_wildcards(claim.hostname):
+                self._drop(self._covered, wildcard, key)
+        for slot in self.indexers.parents(old):
+            self._drop(self._attached, slot, key)
+        for slot in self.indexers.backends(old):
+            self._drop(self._backends, slot, key)
+
+    @staticmethod
+    def _drop(index: dict[Any, dict[ObjectKey, Any]], slot: Any, key: ObjectKey) -> None:
+        entries = index.get(slot)
+        if entries is not None:
+            entries.pop(key, None)
+            if not entries:
+                del index[slot]

@@ -1,0 +1,168 @@
+"""Pending objects: admitted by this replica, not yet seen in the watch.
+
+`ReservingView` overlays them on the watched objects so two racing admissions cannot both take
+a hostname. Only the server reserves; only the watch loop writes objects, clearing reservations.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic
+
+from webhook.cluster.memory import MemoryView
+from webhook.core.json import JSONObject
+from webhook.core.kinds import GroupKind
+from webhook.core.objects import ObjectKey, key_of, metadata
+from webhook.core.review import Review
+from webhook.core.view import ClaimT
+
+RESERVING_OPERATIONS = frozenset({"CREATE", "UPDATE"})
+
+
+@dataclass(frozen=True)
+class Reservation:
+    key: ObjectKey
+    resource_version: str  # of the admitted object: "" for a CREATE
+    expires: float
+
+
+class ReservingView(Generic[ClaimT]):
+    """A ClusterView over the watched MemoryView plus the objects reserved by admission.
+
+    Reads are a union: a reserved object is visible (its version wins over the watched one),
+    and the watched version's claims still count, so an UPDATE moving a hostname frees the old
+    one only once the watch shows it.
+    """
+
+    def __init__(
+        self,
+        memory: MemoryView[ClaimT],
+        hold_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.memory = memory
+        self.hold_seconds = hold_seconds
+        self._clock = clock
+        self._pending = MemoryView(indexers=memory.indexers, kept=memory.kept)
+        self._held: dict[ObjectKey, Reservation] = {}
+        self._expiry: deque[Reservation] = deque()
+
+    # The ClusterView protocol: reads for policies.
+
+    @property
+    def synced(self) -> bool:
+        return self.memory.synced
+
+    def get(self, kind: GroupKind, namespace: str | None, name: str) -> JSONObject | None:
+        found = self._pending.get(kind, namespace, name) if self._live() else None
+        return found if found is not None else self.memory.get(kind, namespace, name)
+
+    def list(self, kind: GroupKind, namespace: str | None = None) -> Sequence[JSONObject]:
+        watched = self.memory.list(kind, namespace)
+        return _union(watched, self._pending.list(kind, namespace)) if self._live() else watched
+
+    def claims(self, hostname: str) -> Sequence[ClaimT]:
+        watched = self.memory.claims(hostname)
+        if not self._live():
+            return watched
+        known = set(watched)
+        return [*watched, *(c for c in self._pending.claims(hostname) if c not in known)]
+
+    def covered(self, wildcard: str) -> Sequence[ClaimT]:
+        watched = self.memory.covered(wildcard)
+        if not self._live():
+            return watched
+        known = set(watched)
+        return [*watched, *(c for c in self._pending.covered(wildcard) if c not in known)]
+
+    def attached(self, namespace: str, gateway: str) -> Sequence[JSONObject]:
+        watched = self.memory.attached(namespace, gateway)
+        pending = self._pending.attached(namespace, gateway) if self._live() else ()
+        return _union(watched, pending) if pending else watched
+
+    def backend_users(self, namespace: str, service: str) -> Sequence[JSONObject]:
+        watched = self.memory.backend_users(namespace, service)
+        pending = self._pending.backend_users(namespace, service) if self._live() else ()
+        return _union(watched, pending) if pending else watched
+
+    # The server's side: reservations.
+
+    @property
+    def pending(self) -> int:
+        self._live()
+        return len(self._held)
+
+    def admitted(self, review: Review, allowed: bool) -> bool:
+        """Reserve after an allowed, real (not dry-run) CREATE or UPDATE that claims a hostname.
+
+        Call it right after the verdict, with no await in between: policies run in the
+        event loop, so the next admission already sees the reservation.
+        """
+        if not allowed or review.dry_run or review.operation not in RESERVING_OPERATIONS:
+            return False
+        if review.object is None:
+            return False
+        return self.reserve(review.object, review.namespace, review.name)
+
+    def reserve(self, obj: JSONObject, namespace: str | None = None, name: str = "") -> bool:
+        """Hold the object until the watch shows it or hold_seconds pass (False: nothing held)."""
+        meta = dict(metadata(obj))
+        meta["name"] = meta.get("name") or name
+        meta["namespace"] = meta.get("namespace") or namespace or ""
+        obj = {**obj, "metadata": meta}
+        key = key_of(obj)
+        self._live()
+        if key is None or not meta["name"]:
+            return False
+        self._release(key)
+        if not any(self.memory.indexers.claims(obj, key)):
+            return False
+        version = str(meta.get("resourceVersion") or "")
+        reservation = Reservation(key, version, self._clock() + self.hold_seconds)
+        self._held[key] = reservation
+        self._expiry.append(reservation)
+        self._pending.upsert(obj)
+        return True
+
+    # The watch loop's side: writes, which clear reservations.
+
+    def mark_synced(self, synced: bool = True) -> None:
+        self.memory.mark_synced(synced)
+
+    def upsert(self, obj: JSONObject) -> None:
+        self.memory.upsert(obj)
+        key = key_of(obj)
+        held = self._held.get(key) if key is not None else None
+        if held is None:
+            return
+        # The resourceVersion an UPDATE was admitted against is the object before it.
+        seen = str(metadata(obj).get("resourceVersion") or "")
+        if not held.resource_version or seen != held.resource_version:
+            self._release(held.key)
+
+    def delete(self, kind: GroupKind, namespace: str | None, name: str) -> None:
+        self.memory.delete(kind, namespace, name)
+        self._release(ObjectKey(kind.group, kind.kind, namespace or "", name))
+
+    def _release(self, key: ObjectKey) -> None:
+        if self._held.pop(key, None) is not None:
+            self._pending.delete(key.group_kind, key.namespace, key.name)
+
+    def _live(self) -> bool:
+        """Drops expired reservations; whether any remain."""
+        now = self._clock()
+        while self._expiry and self._expiry[0].expires <= now:
+            old = self._expiry.popleft()
+            if self._held.get(old.key) is old:
+                self._release(old.key)
+        return bool(self._held)
+
+
+def _union(watched: Sequence[JSONObject], pending: Sequence[JSONObject]) -> list[JSONObject]:
+    """Both lists by object key, the pending version in place of the watched one."""
+    merged = {key_of(obj): obj for obj in watched}
+    merged.update((key_of(obj), obj) for obj in pending)
+    return list(merged.values())

@@ -1,0 +1,317 @@
+"""The live cluster view: list, then watch, every kind edgeguard reads (kopf's pattern).
+
+The only writer of the view; relists on 410 Gone or a broken stream with jittered, capped
+backoff, and looks again for absent CRDs. It never decides admissions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import ClientError
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from webhook.cluster.client import ApiError, Gone, JsonLines, KubeClient, NotFound
+from webhook.core.config import ViewConfig
+from webhook.core.json import JSONObject
+from webhook.core.kinds import KINDS, GroupKind, KindInfo
+from webhook.core.objects import metadata
+
+log = logging.getLogger("edgeguard.cluster")
+RBAC_VERBS = ("get", "list", "watch")
+
+
+class Store(Protocol):
+    """The writer's side of a view (MemoryView, ReservingView)."""
+
+    def list(self, kind: GroupKind, namespace: str | None = None) -> Sequence[JSONObject]: ...
+    def upsert(self, obj: JSONObject) -> None: ...
+    def delete(self, kind: GroupKind, namespace: str | None, name: str) -> None: ...
+    def mark_synced(self, synced: bool = True) -> None: ...
+
+
+def rbac_rules(kinds: Iterable[KindInfo] = KINDS.values()) -> list[tuple[str, str]]:
+    """The (apiGroup, resource) pairs the view reads, each with verbs RBAC_VERBS."""
+    return sorted({(info.group_kind.group, info.resource) for info in kinds})
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    crd_recheck_seconds: float = 60.0
+    page_size: int = 500
+    # Each watch asks the server to end it after between this and twice this (as client-go
+    # does), so that the watches of many replicas do not all restart at once.
+    watch_seconds: float = 300.0
+    backoff_seconds: float = 0.5
+    backoff_cap_seconds: float = 30.0
+
+    @classmethod
+    def from_config(cls, config: ViewConfig) -> WatchSettings:
+        return cls(crd_recheck_seconds=config.crd_recheck_seconds)
+
+
+class ViewMetrics:
+    """The watch loop's Prometheus series, on the server's registry."""
+
+    def __init__(self, registry: CollectorRegistry, objects: Gauge | None = None) -> None:
+        self.objects = objects or Gauge(
+            "edgeguard_view_objects",
+            "Objects in the cluster view by kind.",
+            ("kind",),
+            registry=registry,
+        )
+        self.last_event_age = Gauge(
+            "edgeguard_view_last_event_age_seconds",
+            "Seconds since the last list, watch event or bookmark, by kind.",
+            ("kind",),
+            registry=registry,
+        )
+        self.served = Gauge(
+            "edgeguard_view_kind_served",
+            "1 when the API server serves the kind (its CRD is installed), else 0.",
+            ("kind",),
+            registry=registry,
+        )
+        self.relists = Counter(
+            "edgeguard_view_relists",
+            "Lists after the first, by kind.",
+            ("kind",),
+            registry=registry,
+        )
+        self.watch_errors = Counter(
+            "edgeguard_view_watch_errors",
+            "Failed lists and watches by kind and reason (gone, http, stream, error).",
+            ("kind", "reason"),
+            registry=registry,
+        )
+
+
+@dataclass
+class _Kind:
+    info: KindInfo
+    listed: bool = False
+    served: bool | None = None
+    lists: int = 0
+    last_event: float | None = None
+
+    @property
+    def label(self) -> str:
+        return str(self.info.group_kind)
+
+
+class ClusterWatch:
+    """Keeps a Store equal to the cluster, one task per kind. Owns (and closes) the client."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        store: Store,
+        settings: WatchSettings = WatchSettings(),
+        metrics: ViewMetrics | None = None,
+        kinds: Iterable[KindInfo] = KINDS.values(),
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client, self._store, self.settings = client, store, settings
+        self._metrics = metrics or ViewMetrics(CollectorRegistry())
+        self._kinds = {info.group_kind: _Kind(info) for info in kinds}
+        self._clock, self._rng = clock, rng or random.Random()
+        self._synced = False
+        self._tasks: list[asyncio.Task[None]] = []
+        for state in self._kinds.values():
+            self._metrics.objects.labels(state.label).set_function(self._counter(state))
+            self._metrics.last_event_age.labels(state.label).set_function(self._age(state))
+
+    @property
+    def synced(self) -> bool:
+        """True once every kind finished its first list or was found not served."""
+        return self._synced
+
+    @property
+    def served(self) -> frozenset[GroupKind]:
+        return frozenset(gk for gk, state in self._kinds.items() if state.served)
+
+    def start(self) -> None:
+        self._store.mark_synced(False)
+        for state in self._kinds.values():
+            self._tasks.append(asyncio.create_task(self._follow(state), name=state.label))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self._client.close()
+
+    async def _follow(self, state: _Kind) -> None:
+        attempt = 0
+        while True:
+            try:
+                version = await self._discover(state)
+                if version is None:
+                    await asyncio.sleep(self.settings.crd_recheck_seconds)
+                    continue
+                rv = await self._list(state, version)
+                attempt = 0
+                while True:
+                    rv = await self._watch(state, version, rv)
+            except NotFound:
+                log.info("%s: list or watch answered 404; looking again", state.label)
+            except Exception as exc:  # the loop must outlive any one failure
+                self._failed(state, exc)
+            await asyncio.sleep(self._backoff(attempt))
+            attempt += 1
+
+    def _failed(self, state: _Kind, exc: Exception) -> None:
+        if isinstance(exc, Gone):
+            reason = "gone"
+            log.info("%s: %s; relisting", state.label, exc)
+        elif isinstance(exc, ApiError):
+            reason = "http"
+            log.warning("%s: the API server answered %s; relisting", state.label, exc)
+        elif isinstance(exc, ClientError | asyncio.TimeoutError | ValueError):
+            reason = "stream"
+            log.warning("%s: watch stream broken (%r); relisting", state.label, exc)
+        else:
+            reason = "error"
+            log.error("%s: unexpected failure; relisting", state.label, exc_info=exc)
+        self._metrics.watch_errors.labels(state.label, reason).inc()
+
+    def _backoff(self, attempt: int) -> float:
+        base, cap = self.settings.backoff_seconds, self.settings.backoff_cap_seconds
+        delay: float = min(cap, base * 2.0 ** min(attempt, 32))
+        return delay * (0.5 + self._rng.random() / 2)
+
+    async def _discover(self, state: _Kind) -> str | None:
+        """The first of the kind's versions the API server serves, or None."""
+        info = state.info
+        for version in info.versions:
+            try:
+                found = await self._client.get_json(_group_path(info, version))
+            except NotFound:
+                continue
+            resources = found.get("resources") if isinstance(found, dict) else None
+            if any(isinstance(r, dict) and r.get("name") == info.resource for r in resources or ()):
+                self._set_served(state, True, version)
+                return version
+        self._set_served(state, False, "")
+        return None
+
+    def _set_served(self, state: _Kind, served: bool, version: str) -> None:
+        if served and state.served is not True:
+            log.info("%s: watching %s", state.label, _group_path(state.info, version))
+        elif not served and state.served is not False:
+            log.info(
+                "%s: not served by the API server (CRD not installed?); looking again every %g s",
+                state.label,
+                self.settings.crd_recheck_seconds,
+            )
+            self._replace(state, "", [])
+        state.served = served
+        self._metrics.served.labels(state.label).set(1.0 if served else 0.0)
+        if not served:
+            self._listed(state)
+
+    async def _list(self, state: _Kind, version: str) -> str:
+        """A consistent, paginated list; the view's kind replaced at once when it completes."""
+        path = _group_path(state.info, version) + "/" + state.info.resource
+        items: list[Any] = []
+        params = {"limit": str(self.settings.page_size)}
+        while True:
+            page = _mapping(await self._client.get_json(path, params))
+            items.extend(page.get("items") or ())
+            meta = _mapping(page.get("metadata"))
+            if not meta.get("continue"):
+                break
+            params = {"limit": str(self.settings.page_size), "continue": str(meta["continue"])}
+        state.lists += 1
+        if state.lists > 1:
+            self._metrics.relists.labels(state.label).inc()
+        self._replace(state, version, items)
+        self._listed(state)
+        return str(meta.get("resourceVersion") or "")
+
+    def _replace(self, state: _Kind, version: str, items: Iterable[Any]) -> None:
+        kind = state.info.group_kind
+        api_version = f"{kind.group}/{version}" if kind.group else version
+        fresh: set[tuple[str, str]] = set()
+        for item in items:
+            if isinstance(item, dict):
+                # List items carry neither apiVersion nor kind; the list's own fields say it.
+                self._store.upsert({"apiVersion": api_version, "kind": kind.kind} | item)
+                meta = metadata(item)
+                fresh.add((str(meta.get("namespace") or ""), str(meta.get("name"))))
+        for old in self._store.list(kind):
+            meta = metadata(old)
+            key = (str(meta.get("namespace") or ""), str(meta.get("name")))
+            if key not in fresh:
+                self._store.delete(kind, key[0], key[1])
+        state.last_event = self._clock()
+
+    def _listed(self, state: _Kind) -> None:
+        state.listed = True
+        if not self._synced and all(s.listed for s in self._kinds.values()):
+            self._synced = True
+            self._store.mark_synced(True)
+            log.info("cluster view synced: %d kinds served", len(self.served))
+
+    async def _watch(self, state: _Kind, version: str, rv: str) -> str:
+        """Follows one watch stream; the last resourceVersion seen when the server ends it."""
+        path = _group_path(state.info, version) + "/" + state.info.resource
+        spread = self.settings.watch_seconds * (1 + self._rng.random())
+        params = {
+            "watch": "true",
+            "resourceVersion": rv,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(max(1, int(spread))),
+        }
+        async with await self._client.open(path, params) as response:
+            lines = JsonLines(response)
+            while (line := await lines.next()) is not None:
+                rv = self._apply(state, version, json.loads(line)) or rv
+        return rv
+
+    def _apply(self, state: _Kind, version: str, event: Any) -> str:
+        kind_of_event, obj = _mapping(event).get("type"), _mapping(_mapping(event).get("object"))
+        if kind_of_event == "ERROR":
+            # An expired resourceVersion comes as a Status in the stream, not as HTTP 410.
+            code, message = obj.get("code"), str(obj.get("message", ""))
+            raise ApiError.of(_int(code, 500), message)
+        state.last_event = self._clock()
+        meta = metadata(obj)
+        kind = state.info.group_kind
+        if kind_of_event in ("ADDED", "MODIFIED"):
+            api_version = f"{kind.group}/{version}" if kind.group else version
+            self._store.upsert({"apiVersion": api_version, "kind": kind.kind} | obj)
+        elif kind_of_event == "DELETED":
+            self._store.delete(kind, meta.get("namespace"), str(meta.get("name")))
+        elif kind_of_event != "BOOKMARK":
+            log.warning("%s: ignoring a watch event of type %r", state.label, kind_of_event)
+        return str(meta.get("resourceVersion") or "")
+
+    def _counter(self, state: _Kind) -> Callable[[], float]:
+        return lambda: float(len(self._store.list(state.info.group_kind)))
+
+    def _age(self, state: _Kind) -> Callable[[], float]:
+        return lambda: math.nan if state.last_event is None else self._clock() - state.last_event
+
+
+def _group_path(info: KindInfo, version: str) -> str:
+    group = info.group_kind.group
+    return f"/apis/{group}/{version}" if group else f"/api/{version}"
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) else default
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,112 @@
+"""The Kubernetes kinds edgeguard knows: group, kind, plural resource and served versions.
+
+One table, so that policies, the cluster view, RBAC, webhook rules and user policies' resource
+rules agree. It must not import anything but the standard library.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+
+class GroupKind(NamedTuple):
+    group: str
+    kind: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.group}" if self.group else self.kind
+
+
+class KindInfo(NamedTuple):
+    group_kind: GroupKind
+    resource: str
+    versions: tuple[str, ...]
+    namespaced: bool = True
+
+    @property
+    def group(self) -> str:
+        return self.group_kind.group
+
+    @property
+    def kind(self) -> str:
+        return self.group_kind.kind
+
+
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+OPENVOX_GROUP = "openvox.voxpupuli.org"
+OPENBAO_GROUP = "openbao.org"
+CERT_MANAGER_GROUP = "cert-manager.io"
+
+GATEWAY = GroupKind(GATEWAY_GROUP, "Gateway")
+HTTPROUTE = GroupKind(GATEWAY_GROUP, "HTTPRoute")
+GRPCROUTE = GroupKind(GATEWAY_GROUP, "GRPCRoute")
+TLSROUTE = GroupKind(GATEWAY_GROUP, "TLSRoute")
+REFERENCEGRANT = GroupKind(GATEWAY_GROUP, "ReferenceGrant")
+POOL = GroupKind(OPENVOX_GROUP, "Pool")
+SERVER = GroupKind(OPENVOX_GROUP, "Server")
+OPENVOX_CERTIFICATE = GroupKind(OPENVOX_GROUP, "Certificate")
+OPENBAO_CLUSTER = GroupKind(OPENBAO_GROUP, "OpenBaoCluster")
+CM_CERTIFICATE = GroupKind(CERT_MANAGER_GROUP, "Certificate")
+SERVICE = GroupKind("", "Service")
+NAMESPACE = GroupKind("", "Namespace")
+
+# The kinds the cluster view watches and policies read. Served versions are read from the
+# CRDs in ../shared/data (see SOURCES.md there).
+KINDS: dict[GroupKind, KindInfo] = {
+    info.group_kind: info
+    for info in (
+        KindInfo(GATEWAY, "gateways", ("v1", "v1beta1")),
+        KindInfo(HTTPROUTE, "httproutes", ("v1", "v1beta1")),
+        KindInfo(GRPCROUTE, "grpcroutes", ("v1",)),
+        KindInfo(TLSROUTE, "tlsroutes", ("v1", "v1alpha2", "v1alpha3")),
+        KindInfo(REFERENCEGRANT, "referencegrants", ("v1", "v1beta1")),
+        KindInfo(POOL, "pools", ("v1alpha1",)),
+        KindInfo(SERVER, "servers", ("v1alpha1",)),
+        KindInfo(OPENVOX_CERTIFICATE, "certificates", ("v1alpha1",)),
+        KindInfo(OPENBAO_CLUSTER, "openbaoclusters", ("v1alpha1",)),
+        KindInfo(CM_CERTIFICATE, "certificates", ("v1",)),
+        KindInfo(SERVICE, "services", ("v1",)),
+        KindInfo(NAMESPACE, "namespaces", ("v1",), namespaced=False),
+    )
+}
+# Kinds outside KINDS that user policies commonly select (the Kubernetes API reference).
+EXTRA: tuple[KindInfo, ...] = (
+    KindInfo(
+        GroupKind("apiextensions.k8s.io", "CustomResourceDefinition"),
+        "customresourcedefinitions",
+        ("v1",),
+        namespaced=False,
+    ),
+    KindInfo(GroupKind("", "Pod"), "pods", ("v1",)),
+    KindInfo(GroupKind("", "ConfigMap"), "configmaps", ("v1",)),
+    KindInfo(GroupKind("", "Secret"), "secrets", ("v1",)),
+    KindInfo(GroupKind("", "ServiceAccount"), "serviceaccounts", ("v1",)),
+    KindInfo(GroupKind("apps", "Deployment"), "deployments", ("v1",)),
+    KindInfo(GroupKind("apps", "StatefulSet"), "statefulsets", ("v1",)),
+    KindInfo(GroupKind("apps", "DaemonSet"), "daemonsets", ("v1",)),
+)
+# Every kind edgeguard can resolve a resource rule against: the watched ones, then EXTRA.
+RESOURCES: tuple[KindInfo, ...] = (*KINDS.values(), *EXTRA)
+BY_KIND: dict[GroupKind, KindInfo] = {info.group_kind: info for info in RESOURCES}
+
+
+def group_of(api_version: str) -> str:
+    """The group of an apiVersion: "" for the core group ("v1")."""
+    return api_version.rpartition("/")[0]
+
+
+def group_kind_of(obj: object) -> GroupKind | None:
+    """The GroupKind of a manifest, or None when apiVersion or kind is missing."""
+    if not isinstance(obj, dict):
+        return None
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str) or not kind:
+        return None
+    return _from_api_version(api_version, kind)
+
+
+@functools.lru_cache(maxsize=1024)
+def _from_api_version(api_version: str, kind: str) -> GroupKind:
+    # Policies ask this of the same few apiVersions many times per request (the hot path).
+    return GroupKind(group_of(api_version), kind)

@@ -1,0 +1,67 @@
+"""What a policy is: a named pure function of (Review, ClusterView, settings) to a Decision.
+
+Policies import this module and the core types only; the engine wires them up.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook.core.decision import Decision
+from webhook.core.kinds import KINDS, GroupKind
+from webhook.core.review import Review
+from webhook.core.view import ClusterView, KeptFields
+
+Settings = Mapping[str, Any]
+Check = Callable[[Review, ClusterView[Any], Settings], Decision]
+
+
+class Mode(enum.Enum):
+    """What a policy's denial does: deny, warn, record in the audit log, or nothing."""
+
+    ENFORCE = "Enforce"
+    WARN = "Warn"
+    AUDIT = "Audit"
+    OFF = "Off"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A named check. `referential` policies read other objects from the cluster view.
+
+    `reads` names, by kind, the top-level spec fields the policy reads of objects it gets from
+    the view (`rules.backendRefs`: only the backendRefs of each rule); the view keeps those
+    and drops the rest of the spec of the kinds it watches (`kept_fields`).
+    """
+
+    name: str
+    kinds: frozenset[GroupKind]
+    check: Check
+    mutating: bool = False
+    default_mode: Mode = Mode.ENFORCE
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    # Settings whose value must be one of a few words (checked when the configuration loads).
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    operations: frozenset[str] = frozenset({"CREATE", "UPDATE", "DELETE"})
+    referential: bool = False
+    description: str = ""
+    reads: Mapping[GroupKind, tuple[str, ...]] = field(default_factory=dict)
+
+    def matches(self, review: Review) -> bool:
+        return review.group_kind in self.kinds and review.operation in self.operations
+
+    def __call__(self, review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+        return self.check(review, view, settings)
+
+
+def kept_fields(policies: Iterable[Policy]) -> KeptFields:
+    """The spec fields the view keeps of each watched kind: those the policies read, and none
+    of a kind no policy reads. Kinds the view does not watch keep their whole spec."""
+    fields: dict[GroupKind, set[str]] = {kind: set() for kind in KINDS}
+    for policy in policies:
+        for kind, names in policy.reads.items():
+            fields.setdefault(kind, set()).update(names)
+    return {kind: tuple(sorted(names)) for kind, names in fields.items()}

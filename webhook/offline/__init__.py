@@ -1,0 +1,1 @@
+"""Policy as code: `edgeguard review` and `edgeguard test` over files, with the same engine."""

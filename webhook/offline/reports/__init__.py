@@ -1,0 +1,31 @@
+"""How a review run is shown: text for people, JSON for scripts, SARIF and JUnit for CI.
+
+Pure functions from a `Run` to a string; the CLI decides where it goes.
+"""
+
+from __future__ import annotations
+
+from webhook.offline.reports.json import as_json
+from webhook.offline.reports.junit import junit
+from webhook.offline.reports.sarif import sarif
+from webhook.offline.reports.text import text
+from webhook.offline.run import Run
+
+FORMATS = ("text", "json", "sarif", "junit")
+
+
+def render(
+    run: Run,
+    fmt: str,
+    colour: bool = False,
+    show_mutations: bool = False,
+    warnings_as_errors: bool = False,
+) -> str:
+    """The run in one of FORMATS; --warnings-as-errors turns JUnit warnings into failures."""
+    if fmt == "json":
+        return as_json(run)
+    if fmt == "sarif":
+        return sarif(run)
+    if fmt == "junit":
+        return junit(run, warnings_as_errors)
+    return text(run, colour, show_mutations)

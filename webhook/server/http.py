@@ -1,0 +1,197 @@
+"""The HTTPS transport: AdmissionReview in, AdmissionReview out, plus health and metrics.
+
+It refuses bad input with a 4xx and a JSON reason (never a 500), turns the body into a
+`Review`, asks the engine, and writes the response. It holds no policy logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - the optional edgeguard[fast] extra
+    orjson = None  # type: ignore[assignment]
+
+from webhook.core.outcome import Outcome
+from webhook.core.review import Review, ReviewError
+from webhook.core.view import ClusterView
+from webhook.engine import Engine
+from webhook.server.logs import log_decision
+from webhook.server.metrics import CONTENT_TYPE, Metrics
+from webhook.server.response import admission_response
+
+# The API server caps request bodies at 3 MiB (etcd's default object limit is 1.5 MiB, and an
+# UPDATE review carries the object twice), so a larger body is not a real AdmissionReview.
+DEFAULT_MAX_BODY = 3 * 1024 * 1024
+# The API server sends a review's body at once, within its webhook timeout (at most 30 s); a
+# body still arriving after this long is a stalled or hostile client. aiohttp has no body
+# timeout of its own: without this the handler (and SIGTERM's drain) waits for it forever.
+DEFAULT_BODY_SECONDS = 10.0
+JSON_TYPES = ("application/json",)
+Decide = Callable[[Review, ClusterView[Any]], Outcome]
+
+
+@dataclass
+class ServerState:
+    engine: Engine
+    view: ClusterView[Any]
+    metrics: Metrics = field(default_factory=Metrics)
+    max_body: int = DEFAULT_MAX_BODY
+    body_seconds: float = DEFAULT_BODY_SECONDS
+    checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    in_flight: int = 0
+    # Set on SIGTERM: every answer from then on closes its connection, so a keep-alive client
+    # (the API server) does not send its next review into a socket about to be closed.
+    closing: bool = False
+    # Called right after a validating verdict, before any other request runs (no await in
+    # between), so the live view can hold an admitted claim until the watch shows it.
+    admitted: Callable[[Review, bool], object] | None = None
+
+    async def drained(self, grace: float, poll: float = 0.02) -> bool:
+        """Waits until no admission is in progress, or `grace` seconds; True when drained."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.in_flight and loop.time() < deadline:
+            await asyncio.sleep(poll)
+        return not self.in_flight
+
+
+STATE = web.AppKey("state", ServerState)
+
+
+def parse_json(raw: bytes) -> Any:
+    """orjson when installed (edgeguard[fast]); what orjson refuses goes to the standard
+    library, which decides and words the 400. One difference remains: orjson reads integers
+    beyond 64 bits as floats (Kubernetes never sends them)."""
+    if orjson is not None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
+
+
+def dump_json(payload: Any) -> bytes:
+    if orjson is not None:
+        return orjson.dumps(payload)
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+def make_app(state: ServerState) -> web.Application:
+    # aiohttp's own limit sits above ours so that our handler answers 413 with a JSON reason.
+    app = web.Application(client_max_size=state.max_body + 1)
+    app[STATE] = state
+    app.router.add_route("*", "/validate", _admission("validate", state.engine.validate))
+    app.router.add_route("*", "/mutate", _admission("mutate", state.engine.mutate))
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+def _admission(
+    endpoint: str, decide: Decide
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        state.in_flight += 1
+        try:
+            response = await admit(request, state)
+        finally:
+            state.in_flight -= 1
+        if state.closing:
+            response.force_close()
+        return response
+
+    async def admit(request: web.Request, state: ServerState) -> web.StreamResponse:
+        refused = _check_transport(request, state.max_body)
+        if refused is None:
+            body, refused = await _read_json(request, state.max_body, state.body_seconds)
+        if refused is not None:
+            state.metrics.refused(endpoint, refused.status)
+            return refused
+        start = time.perf_counter()
+        try:
+            review = Review.from_admission(body)
+        except ReviewError as exc:
+            state.metrics.refused(endpoint, 400)
+            return error(400, str(exc))
+        outcome = decide(review, state.view)
+        if endpoint == "validate" and state.admitted is not None:
+            state.admitted(review, outcome.allowed)
+        payload = admission_response(review, outcome)
+        seconds = time.perf_counter() - start
+        state.metrics.observe(endpoint, review, outcome, seconds)
+        log_decision(endpoint, review, outcome, seconds * 1000)
+        return web.Response(body=dump_json(payload), content_type="application/json")
+
+    return handle
+
+
+def _check_transport(request: web.Request, max_body: int) -> web.Response | None:
+    if request.method != "POST":
+        return error(405, f"method {request.method} not allowed; use POST", {"Allow": "POST"})
+    if request.content_type not in JSON_TYPES:
+        shown = request.content_type or "none"
+        return error(415, f"content type {shown} not supported; use application/json")
+    length = request.content_length
+    if length is not None and length > max_body:
+        return error(413, f"body of {length} bytes exceeds the limit of {max_body} bytes")
+    return None
+
+
+async def _read_json(
+    request: web.Request, max_body: int, seconds: float
+) -> tuple[Any, web.Response | None]:
+    try:
+        async with asyncio.timeout(seconds):
+            raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return None, error(413, f"body exceeds the limit of {max_body} bytes")
+    except TimeoutError:
+        refused = error(408, f"body not received within {seconds:g} s")
+        refused.force_close()
+        return None, refused
+    except ConnectionError:
+        # The client went away mid-body: nobody reads this answer, but no traceback is logged.
+        return None, error(400, "connection lost before the whole body arrived")
+    if len(raw) > max_body:
+        return None, error(413, f"body of {len(raw)} bytes exceeds the limit of {max_body} bytes")
+    if not raw:
+        return None, error(400, "empty body: expected an AdmissionReview")
+    try:
+        return parse_json(raw), None
+    except (UnicodeDecodeError, ValueError) as exc:
+        return None, error(400, f"body is not valid JSON: {exc}")
+    except RecursionError:
+        return None, error(400, "body is not valid JSON: nested too deeply")
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    checks = {name: check() for name, check in state.checks.items()}
+    checks.setdefault("view", state.view.synced)
+    ready = all(checks.values())
+    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = state.metrics.render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

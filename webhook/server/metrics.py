@@ -1,0 +1,76 @@
+"""Prometheus metrics for admission: requests, latency and policy evaluations.
+
+Each server gets its own registry, so tests and several apps in one process do not mix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from webhook.core.outcome import Outcome
+from webhook.core.review import Review
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Admission answers are expected in well under the API server's 5 s webhook timeout.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self._children: dict[tuple[object, ...], Any] = {}
+        self.requests = Counter(
+            "edgeguard_admission_requests",
+            "Admission requests by endpoint, kind, operation and decision.",
+            ("endpoint", "kind", "operation", "decision"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "edgeguard_admission_duration_seconds",
+            "Time to decide an admission request, from body read to response.",
+            ("endpoint",),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.evaluations = Counter(
+            "edgeguard_policy_evaluations",
+            "Policy evaluations by policy and result (allow, deny, warn, audit, patch, error).",
+            ("policy", "result"),
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "edgeguard_rejected_requests",
+            "Requests refused before admission (bad method, type, size or body) by status.",
+            ("endpoint", "status"),
+            registry=self.registry,
+        )
+        self.view_objects = Gauge(
+            "edgeguard_view_objects",
+            "Objects in the cluster view by kind.",
+            ("kind",),
+            registry=self.registry,
+        )
+
+    def observe(self, endpoint: str, review: Review, outcome: Outcome, seconds: float) -> None:
+        labels = (endpoint, review.group_kind, review.operation, outcome.decision)
+        self._child(self.requests, *labels).inc()
+        self._child(self.latency, endpoint).observe(seconds)
+        for result in outcome.results:
+            self._child(self.evaluations, result.policy, result.result).inc()
+
+    def refused(self, endpoint: str, status: int) -> None:
+        self._child(self.rejected, endpoint, status).inc()
+
+    def _child(self, metric: Any, *labels: object) -> Any:
+        """metric.labels(...), remembered: prometheus-client's lookup is slow on the hot path."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*map(str, labels))
+        return child
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
