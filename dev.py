@@ -2,7 +2,8 @@
 """Set-up commands that need only Python 3.11 and pip: `python3 dev.py serve|test|lint`.
 
 Creates .venv when missing, installs edgeguard with its test extras when pyproject.toml
-changed, then runs the webhook, the test suite, or the linters.
+changed, then runs the webhook, the test suite, or the linters (ruff, mypy --strict, and the
+import-layer contracts in .importlinter).
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(BIN / "edgeguard"), "serve", *rest])
     if command == "test":
         return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest])
-    lint = subprocess.call([str(BIN / "ruff"), "check", "."])
-    return lint or subprocess.call([str(BIN / "mypy"), "--strict"])
+    for tool in (["ruff", "check", "."], ["mypy", "--strict"], ["lint-imports"]):
+        failed = subprocess.call([str(BIN / tool[0]), *tool[1:]])
+        if failed:
+            return failed
+    return 0
 
 
 if __name__ == "__main__":

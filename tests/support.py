@@ -6,6 +6,7 @@ import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import trustme
@@ -24,6 +25,12 @@ from webhook.core.view import ClusterView
 WIDGET = GroupKind("example.com", "Widget")
 # What the view keeps of each kind when the shipped policies run (as `edgeguard serve` wires it).
 KEPT = kept_fields(policies.builtin())
+
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+# The real CRDs, samples and conformance manifests (../shared/data/SOURCES.md).
+SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def make_view(objects: Iterable[Mapping[str, Any]] = (), synced: bool = True) -> MemoryView[Claim]:

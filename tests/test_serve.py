@@ -18,9 +18,9 @@ from aiohttp import ClientSession, TCPConnector
 from pytest_aiohttp.plugin import AiohttpServer
 
 import policies
+from tests.cluster.test_client import kubeconfig
 from tests.fake_apiserver import FakeApiServer
 from tests.support import TEST_POLICIES, admission_review, make_tls, make_view, widget
-from tests.test_kubeclient import kubeconfig
 from webhook.cli import main
 from webhook.core.config import Config
 from webhook.engine import Engine

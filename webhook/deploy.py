@@ -1,7 +1,7 @@
 """The admission and RBAC rules the deployment manifests must carry, computed from the policies.
 
-tests/test_manifests.py compares manifests/base with these, so a policy that declares a new kind
-fails the tests until the YAML follows (`python -m webhook.webhookconfig` prints the blocks).
+tests/test_deploy.py compares manifests/base with these, so a policy that declares a new kind
+fails the tests until the YAML follows (`python -m webhook.deploy` prints the blocks).
 Pure data: no I/O, and no concrete policy is imported here.
 """
 
@@ -75,7 +75,7 @@ def _info(kind: GroupKind) -> KindInfo:
     try:
         return KINDS[kind]
     except KeyError:
-        raise ValueError(f"policy kind {kind} is not in webhook.kinds.KINDS") from None
+        raise ValueError(f"policy kind {kind} is not in webhook.core.kinds.KINDS") from None
 
 
 def _scope(info: KindInfo) -> str:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 import policies
 from policies.gateway.indexers import INDEXERS
+from tests.support import TESTS
 from webhook.offline.cases import Case, discover, run_case
 
-CASES = discover(Path(__file__).parent / "cases")
+CASES = discover(TESTS / "cases")
 POLICIES = {p.name: p for p in policies.builtin()}
 
 

@@ -27,13 +27,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 import policies
+from tests.support import ROOT, SHARED_DATA
 from webhook.config import parse
 from webhook.core.kinds import KINDS
 from webhook.deploy import admission_rules, cluster_role_rules, to_yaml
 
-ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests"
-CRDS = ROOT.parent / "shared" / "data"
+CRDS = SHARED_DATA
 BUILDS = ("base", "overlays/cert-manager", "overlays/self-signed")
 NAMESPACE = "edgeguard"
 SECRET = "edgeguard-tls"

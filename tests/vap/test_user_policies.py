@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import make_view
+from tests.support import SHARED_DATA, make_view
 from webhook.cli import configured, main
 from webhook.core.policy import Mode
 from webhook.core.review import Review
 from webhook.engine import Engine
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "openbao-operator"
+DATA = SHARED_DATA / "openbao-operator"
 SAMPLE = DATA / "samples" / "openbao_v1alpha1_openbaocluster.yaml"
 NAME = "openbao-operator-validate-openbaocluster/openbao-operator-validate-openbaocluster"
 MESSAGE = "spec.initContainer is required, must be enabled, and must specify a non-empty image."

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import TESTS
 from webhook.cli import main
 from webhook.offline.cases import discover
 
-TESTS = Path(__file__).parent
 SUITE_FILE = """\
 name: broken expectations
 policies: [route-required-fields]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from policies.gateway.indexers import INDEXERS
-from tests.support import ADD_TEAM, NO_FORBIDDEN, WARNS, widget
+from tests.support import ADD_TEAM, NO_FORBIDDEN, SHARED_DATA, WARNS, widget
 from webhook.cli import main
 from webhook.core.config import Config
 from webhook.engine import Engine
@@ -20,7 +20,7 @@ from webhook.offline import run as reviewing
 from webhook.offline.reports.text import text
 from webhook.yamlio import manifests
 
-SAMPLES = Path(__file__).parents[2] / "shared" / "data" / "openvox-operator" / "samples"
+SAMPLES = SHARED_DATA / "openvox-operator" / "samples"
 ONLY_REQUIRED_FIELDS = """\
 policies:
   tls-passthrough: {mode: "Off"}
