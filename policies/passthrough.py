@@ -7,40 +7,43 @@ guesses about a Gateway that is not in it (operator objects then get a warning).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from policies.gateway.listeners import (
-    admits_kind,
-    attachable_listeners,
-    describe,
-    gateway_for,
-    is_passthrough,
-    listeners,
-    names,
-    protocol_mode,
-    selected_listeners,
+from policies.gateway.attachment import Attachment, ParentAttachment, Reason, Refusal, Refused
+from policies.gateway.model import (
+    GATEWAY_KIND,
+    LISTENER_SET_KIND,
+    Listener,
+    ListenerId,
+    Route,
 )
-from policies.gateway.refs import ParentRef, backend_refs, parent_refs
+from policies.gateway.model import Gateway as GatewayModel
+from policies.gateway.model import ListenerSet as ListenerSetModel
+from policies.gateway.refs import backend_refs
+from policies.gateway.request import attachment_of, topology
 from policies.gateway.services import passthrough_reason
+from policies.gateway.topology import with_topology
 from webhook.core.decision import Decision, allowed, denied, verdict
 from webhook.core.json import JSONObject
 from webhook.core.kinds import (
     GATEWAY,
     GRPCROUTE,
     HTTPROUTE,
-    NAMESPACE,
+    LISTENERSET,
     OPENBAO_CLUSTER,
     POOL,
     SERVICE,
     TLSROUTE,
 )
-from webhook.core.objects import dig, key_of, metadata
+from webhook.core.objects import ObjectKey, dig, key_of, metadata
 from webhook.core.policy import Policy, Settings
 from webhook.core.review import Review
 from webhook.core.view import ClusterView
 
 ALLOW_TERMINATE = "allowTLSRouteTerminate"
+MAX_NAMED = 10  # attached objects named in one denial; the rest are counted
 PASSTHROUGH = "protocol: TLS and tls.mode: Passthrough"
 ACME_OFF = (
     "spec.gateway.tlsPassthrough: must be true when spec.tls.mode is ACME, because OpenBao must "
@@ -59,25 +62,30 @@ class Need:
     section_field: str
 
 
-def check(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
     obj = review.object
     if review.operation == "DELETE" or obj is None or metadata(obj).get("deletionTimestamp"):
         return allowed()  # deleting, or a finalizer being removed: nothing gets routed anew
     kind = review.group_kind
-    if kind == OPENBAO_CLUSTER:
-        return check_openbao(obj, view)
-    if kind == POOL:
-        return check_pool(obj, view)
-    if kind == TLSROUTE:
-        return check_tlsroute(obj, view, settings)
     if kind in (HTTPROUTE, GRPCROUTE):
         return check_http_backends(obj, view)
-    if kind == GATEWAY and review.old_object is not None:
-        return check_gateway_update(obj, review.old_object, view, settings)
+    if kind in (GATEWAY, LISTENERSET):
+        if review.old_object is None:
+            return allowed()
+        return check_listener_update(obj, review.old_object, view, settings)
+    attachment = attachment_of(review, view)
+    if attachment is None:
+        return allowed()
+    if kind == OPENBAO_CLUSTER:
+        return check_openbao(obj, attachment, view)
+    if kind == POOL:
+        return check_pool(attachment, view)
+    if kind == TLSROUTE:
+        return check_tlsroute(obj, attachment, view, settings)
     return allowed()
 
 
-def check_openbao(obj: JSONObject, view: ClusterView[Any]) -> Decision:
+def check_openbao(obj: JSONObject, attachment: Attachment, view: ClusterView) -> Decision:
     gateway = dig(obj, "spec", "gateway")
     acme = dig(obj, "spec", "tls", "mode") == "ACME"
     passthrough = dig(gateway, "tlsPassthrough") is True
@@ -88,37 +96,48 @@ def check_openbao(obj: JSONObject, view: ClusterView[Any]) -> Decision:
         if acme
         else "spec.gateway.tlsPassthrough is true, so OpenBao must remain the TLS endpoint"
     )
+    if not passthrough:
+        # Judge where it would attach once it makes the TLSRoute it must make.
+        route = dataclasses.replace(attachment.route, kind=TLSROUTE)
+        attachment = topology(view).attach(route)
     need = Need(why, "spec.gateway.gatewayRef", "spec.gateway.listenerName")
-    messages, warnings = listener_findings(obj, parent_refs(obj), view, need)
+    messages, warnings = workload_findings(attachment, need)
     return verdict(([ACME_OFF] if acme and not passthrough else []) + messages, warnings)
 
 
-def check_pool(obj: JSONObject, view: ClusterView[Any]) -> Decision:
+def check_pool(attachment: Attachment, view: ClusterView) -> Decision:
     need = Need(
         "Puppet's mTLS needs the Puppet server to remain the TLS endpoint",
         "spec.route.gatewayRef.name",
         "spec.route.gatewayRef.sectionName",
     )
-    return verdict(*listener_findings(obj, parent_refs(obj), view, need))
+    return verdict(*workload_findings(attachment, need))
 
 
-def check_tlsroute(obj: JSONObject, view: ClusterView[Any], settings: Settings) -> Decision:
+def check_tlsroute(
+    obj: JSONObject, attachment: Attachment, view: ClusterView, settings: Settings
+) -> Decision:
+    """A TLSRoute that needs passthrough must get it on the listeners it really attaches to;
+    parentRefs that attach nowhere are route-references' business (NoMatchingParent,
+    NotAllowedByListeners, NoMatchingListenerHostname), not this policy's."""
     why = tlsroute_need(obj, view, settings)
     if why is None:
         return allowed()
     messages: list[str] = []
     warnings: list[str] = []
-    for parent in parent_refs(obj):
-        if gateway_for(view, parent) is None:
+    for parent in attachment.parents:
+        if parent.reason is not Reason.ACCEPTED:
             continue
-        need = Need(why, parent.path, f"{parent.path}.sectionName")
-        found = listener_findings(obj, [parent], view, need)
-        messages += found[0]
-        warnings += found[1]
+        need = Need(why, parent.parent.path, f"{parent.parent.path}.sectionName")
+        problem = hits_problem(parent, need)
+        if problem is not None:
+            messages.append(problem)
+        else:
+            warnings += also_terminating(parent, need)
     return verdict(messages, warnings)
 
 
-def tlsroute_need(obj: JSONObject, view: ClusterView[Any], settings: Settings) -> str | None:
+def tlsroute_need(obj: JSONObject, view: ClusterView, settings: Settings) -> str | None:
     """Why this TLSRoute needs a Passthrough listener, or None when termination is fine."""
     if not settings.get(ALLOW_TERMINATE, False):
         return f"TLS termination for TLSRoutes is off (setting {ALLOW_TERMINATE}: false)"
@@ -129,7 +148,7 @@ def tlsroute_need(obj: JSONObject, view: ClusterView[Any], settings: Settings) -
     return f"{where} names Service {service}, which requires TLS passthrough because {reason}"
 
 
-def check_http_backends(obj: JSONObject, view: ClusterView[Any]) -> Decision:
+def check_http_backends(obj: JSONObject, view: ClusterView) -> Decision:
     kind = str(obj.get("kind", "route"))
     article = "an" if kind.startswith("HTTP") else "a"
     return denied(
@@ -142,7 +161,7 @@ def check_http_backends(obj: JSONObject, view: ClusterView[Any]) -> Decision:
     )
 
 
-def backend_reasons(obj: JSONObject, view: ClusterView[Any]) -> list[tuple[str, str, str]]:
+def backend_reasons(obj: JSONObject, view: ClusterView) -> list[tuple[str, str, str]]:
     """(field path, namespace/name, reason) of each backendRef whose Service needs passthrough."""
     found = []
     for backend in backend_refs(obj):
@@ -154,124 +173,181 @@ def backend_reasons(obj: JSONObject, view: ClusterView[Any]) -> list[tuple[str, 
     return found
 
 
-def listener_findings(
-    obj: JSONObject, parents: list[ParentRef], view: ClusterView[Any], need: Need
-) -> tuple[list[str], list[str]]:
-    """Denials and warnings for a workload that needs a Passthrough listener on each parent."""
+def workload_findings(attachment: Attachment, need: Need) -> tuple[list[str], list[str]]:
+    """Denials and warnings for an operator's workload (a Pool, an OpenBaoCluster) that needs a
+    Passthrough listener on each parent it names."""
     messages: list[str] = []
     warnings: list[str] = []
-    for parent in parents:
-        gateway = gateway_for(view, parent)
-        if gateway is None:
+    for parent in attachment.parents:
+        ref = parent.parent
+        if parent.reason is Reason.PARENT_NOT_FOUND:
             warnings.append(
-                f"{need.gateway_field}: Gateway {parent.namespace}/{parent.name} is not in the "
-                f"cluster yet, so edgeguard cannot check that it passes TLS through ({need.why}); "
-                f"give it a listener with {PASSTHROUGH}"
+                f"{need.gateway_field}: {ref.target} is not in the cluster yet, so edgeguard "
+                f"cannot check that it passes TLS through ({need.why}); give it a listener with "
+                f"{PASSTHROUGH}"
             )
             continue
-        problem = listener_problem(gateway, parent, need)
+        problem = (
+            hits_problem(parent, need)
+            if parent.reason is Reason.ACCEPTED
+            else attach_problem(attachment.route, parent, need)
+        )
         if problem is not None:
             messages.append(problem)
         else:
-            warnings += also_terminating(gateway, parent, need)
+            warnings += also_terminating(parent, need)
     return messages, warnings
 
 
-def listener_problem(gateway: JSONObject, parent: ParentRef, need: Need) -> str | None:
-    """A denial when no selected listener is TLS Passthrough; it names Gateway and listeners."""
-    selected = selected_listeners(gateway, parent)
-    if any(is_passthrough(listener) for listener in selected):
+def owner_of(parent: ParentAttachment) -> str:
+    return parent.parent.target
+
+
+def hits_problem(parent: ParentAttachment, need: Need) -> str | None:
+    """A denial when none of the listeners the object attaches to passes TLS through; it names
+    the listeners that would be used."""
+    if any(hit.listener.passthrough for hit in parent.hits):
         return None
-    where = need.section_field if parent.section else need.gateway_field
-    name = f"Gateway {parent.namespace}/{parent.name}"
-    if selected:
-        offered = ", ".join(describe(listener) for listener in selected)
-        found = f"{name} offers {offered}, none with {PASSTHROUGH}"
+    where = need.section_field if parent.parent.section else need.gateway_field
+    used = ", ".join(hit.listener.describe() for hit in parent.hits)
+    if len(parent.hits) == len(parent.selected):
+        found = f"{owner_of(parent)} offers {used}, none with {PASSTHROUGH}"
         other = "make one of those listeners pass TLS through"
     else:
-        found = f"{name} has no listener{selection(parent)}"
-        other = "add such a listener to the Gateway"
+        found = f"{owner_of(parent)} would route it through {used}, none with {PASSTHROUGH}"
+        passing = [item for item in parent.selected if item.passthrough]
+        if passing:
+            found += f" ({'; '.join(refusal_text(parent, item) for item in passing)})"
+        other = "make that listener pass TLS through"
     return (
         f"{where}: {found}; {need.why}. Point {need.section_field} at a listener with "
         f"{PASSTHROUGH}, or {other}"
     )
 
 
-def also_terminating(gateway: JSONObject, parent: ParentRef, need: Need) -> list[str]:
+def attach_problem(route: Route, parent: ParentAttachment, need: Need) -> str:
+    """A denial for a workload that attaches to no listener of its parent at all."""
+    ref = parent.parent
+    where = need.section_field if ref.section else need.gateway_field
+    name = owner_of(parent)
+    if parent.reason is Reason.NO_MATCHING_PARENT:
+        found = f"{name} has no listener{selection(ref.section, ref.port)}"
+        other = f"add such a listener to the {ref.kind}"
+    elif parent.reason is Reason.INVALID_KIND:
+        found = f"{name} is not a Gateway"
+        other = "point it at a Gateway"
+    elif not parent.selected:
+        found = f"{name} does not admit ListenerSets from namespace {ref.namespace}"
+        other = "allow it in the Gateway's spec.allowedListeners"
+    elif not any(item.passthrough for item in parent.selected):
+        offered = ", ".join(item.describe() for item in parent.selected)
+        found = f"{name} offers {offered}, none with {PASSTHROUGH}"
+        other = "make one of those listeners pass TLS through"
+    else:
+        offered = "; ".join(refusal_text(parent, item) for item in parent.selected)
+        found = f"{name} has no listener that {route.key} can attach to: {offered}"
+        other = "change that listener so that it admits it"
+    return (
+        f"{where}: {found}; {need.why}. Point {need.section_field} at a listener with "
+        f"{PASSTHROUGH}, or {other}"
+    )
+
+
+def refusal_text(parent: ParentAttachment, listener: Listener) -> str:
+    """Why the object does not attach to a listener, in the listener's terms."""
+    found = next((r for r in parent.refusals if r.listener is listener), None)
+    if found is None:
+        return f"{listener.describe()} is not used"
+    return f"{listener.describe()} {refusal_reasons(found, parent)}"
+
+
+def refusal_reasons(refusal: Refusal, parent: ParentAttachment) -> str:
+    listener = refusal.listener
+    reasons = []
+    for why in refusal.why:
+        if why is Refused.KIND:
+            kinds = ", ".join(sorted(k.kind for k in listener.kinds)) or "no route kind"
+            reasons.append(f"admits only {kinds}")
+        elif why is Refused.NAMESPACE:
+            reasons.append(
+                f"does not admit routes from its namespace (allowedRoutes.namespaces.from: "
+                f"{listener.namespaces_from})"
+            )
+        else:
+            reasons.append(f"has hostname {listener.hostname}, which its hostnames do not match")
+    return " and ".join(reasons)
+
+
+def also_terminating(parent: ParentAttachment, need: Need) -> list[str]:
     """A warning when the workload also attaches to TLS listeners that terminate."""
-    selected = selected_listeners(gateway, parent)
-    terminating = [
-        listener
-        for listener in selected
-        if listener.get("protocol") == "TLS"
-        and not is_passthrough(listener)
-        and admits_kind(listener, TLSROUTE)
-    ]
+    terminating = [hit.listener for hit in parent.hits if hit.listener.terminating_tls]
     if not terminating:
         return []
-    keep = names([listener for listener in selected if is_passthrough(listener)])
-    offered = ", ".join(describe(listener) for listener in terminating)
+    keep = ", ".join(repr(hit.listener.name) for hit in parent.hits if hit.listener.passthrough)
+    offered = ", ".join(item.describe() for item in terminating)
     return [
-        f"{need.gateway_field}: Gateway {parent.namespace}/{parent.name} also offers {offered}, "
-        f"where the Gateway terminates TLS although {need.why}; set {need.section_field} "
-        f"to {keep}"
+        f"{need.gateway_field}: {owner_of(parent)} also offers {offered}, where the Gateway "
+        f"terminates TLS although {need.why}; set {need.section_field} to {keep}"
     ]
 
 
-def selection(parent: ParentRef) -> str:
-    named = f" named {parent.section!r}" if parent.section else ""
-    port = f" on port {parent.port}" if parent.port is not None else ""
-    return named + port or "s"
+def selection(section: str | None, port: int | None) -> str:
+    named = f" named {section!r}" if section else ""
+    on_port = f" on port {port}" if port is not None else ""
+    return named + on_port or "s"
 
 
-def check_gateway_update(
-    new: JSONObject, old: JSONObject, view: ClusterView[Any], settings: Settings
+def check_listener_update(
+    new: JSONObject, old: JSONObject, view: ClusterView, settings: Settings
 ) -> Decision:
-    """Deny turning a Passthrough listener off while routes needing passthrough use it."""
-    current = {str(item.get("name")): (i, item) for i, item in enumerate(listeners(new))}
-    gateway = f"Gateway {metadata(old).get('namespace', '')}/{metadata(old).get('name', '')}"
+    """Deny turning a Passthrough listener (of a Gateway or a ListenerSet) off while objects
+    that need passthrough are attached to it."""
+    owner_kind = LISTENER_SET_KIND if old.get("kind") == LISTENER_SET_KIND else GATEWAY_KIND
+    parse = ListenerSetModel.parse if owner_kind == LISTENER_SET_KIND else GatewayModel.parse
+    current = {item.name: item for item in parse(new).listeners}
+    meta = metadata(old)
+    namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+    owner = f"{owner_kind} {namespace}/{name}"
+    topo = topology(view)
     messages = []
-    for listener in listeners(old):
-        index, now = current.get(str(listener.get("name")), (None, None))
-        if not is_passthrough(listener) or (now is not None and is_passthrough(now)):
+    for listener in parse(old).listeners:
+        now = current.get(listener.name)
+        if not listener.passthrough or (now is not None and now.passthrough):
             continue
-        users = passthrough_users(old, listener, view, settings)
+        listener_id = ListenerId(owner_kind, namespace, name, listener.name)
+        users, more = passthrough_users(topo.on_listener(listener_id), view, settings)
+        if not users:
+            continue
         if now is None:
-            what = f"spec.listeners: removing {describe(listener)} from {gateway}"
+            what = f"spec.listeners: removing {listener.describe()} from {owner}"
         else:
-            what = f"spec.listeners[{index}]: changing {describe(listener)} of {gateway}"
-            what += f" to {protocol_mode(now)}"
-        if users:
-            messages.append(
-                f"{what} would stop passing TLS through for these attached routes, which require "
-                f"passthrough: {', '.join(users)}; keep the listener with {PASSTHROUGH}, or first "
-                "move these routes to another Passthrough listener (their sectionName) or delete "
-                "them"
-            )
+            what = f"spec.listeners[{now.index}]: changing {listener.describe()} of {owner}"
+            what += f" to {now.protocol_mode}"
+        listed = ", ".join(users) + (f" and {more} more" if more else "")
+        messages.append(
+            f"{what} would stop passing TLS through for these attached routes, which require "
+            f"passthrough: {listed}; keep the listener with {PASSTHROUGH}, or first "
+            "move these routes to another Passthrough listener (their sectionName) or delete "
+            "them"
+        )
     return denied(*messages)
 
 
 def passthrough_users(
-    gateway: JSONObject, listener: JSONObject, view: ClusterView[Any], settings: Settings
-) -> list[str]:
-    """The attached objects that can really attach to the listener and need passthrough."""
-    namespace = str(metadata(gateway).get("namespace") or "")
-    name = str(metadata(gateway).get("name") or "")
-    users = set()
-    for obj in view.attached(namespace, name):
-        key = key_of(obj)
-        if key is None or not requires_passthrough(obj, view, settings):
-            continue
-        for parent in parent_refs(obj):
-            if (parent.namespace, parent.name) != (namespace, name):
-                continue
-            reachable = attachable_listeners(obj, parent, gateway, view)
-            if any(item.get("name") == listener.get("name") for item in reachable):
-                users.add(str(key))
-    return sorted(users)
+    attached: Iterable[ObjectKey], view: ClusterView, settings: Settings
+) -> tuple[list[str], int]:
+    """The attached objects that need passthrough: the first MAX_NAMED by name, and how many
+    more there are."""
+    users = []
+    for key in attached:
+        obj = view.get(key.group_kind, key.namespace, key.name)
+        if obj is not None and requires_passthrough(obj, view, settings):
+            users.append(str(key))
+    users.sort()
+    return users[:MAX_NAMED], max(0, len(users) - MAX_NAMED)
 
 
-def requires_passthrough(obj: JSONObject, view: ClusterView[Any], settings: Settings) -> bool:
+def requires_passthrough(obj: JSONObject, view: ClusterView, settings: Settings) -> bool:
     kind = key_of(obj)
     group_kind = kind.group_kind if kind else None
     if group_kind == POOL:
@@ -286,7 +362,7 @@ def requires_passthrough(obj: JSONObject, view: ClusterView[Any], settings: Sett
 
 POLICY = Policy(
     "tls-passthrough",
-    frozenset({OPENBAO_CLUSTER, POOL, TLSROUTE, HTTPROUTE, GRPCROUTE, GATEWAY}),
+    frozenset({OPENBAO_CLUSTER, POOL, TLSROUTE, HTTPROUTE, GRPCROUTE, GATEWAY, LISTENERSET}),
     check,
     # A DELETE is never refused, so the API server need not call (or wait for) the webhook.
     operations=frozenset({"CREATE", "UPDATE"}),
@@ -294,14 +370,9 @@ POLICY = Policy(
     referential=True,
     # Gateways' listeners; what decides whether an attached object needs passthrough and
     # where it attaches; Services' and Namespaces' labels.
-    reads={
-        GATEWAY: ("listeners",),
-        POOL: ("route",),
-        OPENBAO_CLUSTER: ("gateway", "tls"),
-        TLSROUTE: ("parentRefs", "rules.backendRefs"),
-        SERVICE: (),
-        NAMESPACE: (),
-    },
+    reads=with_topology(
+        {OPENBAO_CLUSTER: ("gateway", "tls"), TLSROUTE: ("rules.backendRefs",), SERVICE: ()}
+    ),
     description="ACME and mTLS workloads keep TLS end to end: their Gateway listener passes "
     "TLS through, and no HTTPRoute, GRPCRoute or listener change terminates it.",
 )

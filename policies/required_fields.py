@@ -188,7 +188,7 @@ def _rule(message: str, *holds: Term) -> Callable[[], str | None]:
     return lambda: None if either(*holds) else message
 
 
-def check(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
     obj = review.object
     if obj is None:
         return verdict(())

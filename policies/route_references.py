@@ -1,115 +1,161 @@
 """route-references: Gateway API's trust model, checked before a route or Gateway is stored.
 
-A parentRef must select a listener whose allowedRoutes admits the route (NotAllowedByListeners);
-a reference into another namespace needs a ReferenceGrant there (RefNotPermitted). It judges
-only Gateways in the view and reads ReferenceGrants one namespace at a time, never a scan.
+Asks the attachment model, for each parentRef, Gateway API's route condition reasons: a
+parentRef must select a listener (NoMatchingParent), one that admits the route's kind and
+namespace (NotAllowedByListeners, `allowedRoutes`; a ListenerSet its Gateway does not admit
+counts as that too), whose hostname meets the route's (NoMatchingListenerHostname). Mesh parents
+(a Service, GEP-1294) and parents not in the view are not judged. A reference into another
+namespace needs a ReferenceGrant there (RefNotPermitted, GEP-709), except a mesh route's
+backendRef to its own parent Service. ReferenceGrants are read one namespace at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from policies.gateway.attachment import ParentAttachment, Reason, Refused
 from policies.gateway.grants import grant_permits
-from policies.gateway.listeners import DEFAULT_KINDS, admits_kind, gateway_for
-from policies.gateway.listeners import selected_listeners as listeners_selected_by
-from policies.gateway.refs import BackendRef, ParentRef, backend_refs, object_ref, parent_refs
+from policies.gateway.model import CORE_PROTOCOLS, SERVED, Listener, Route
+from policies.gateway.refs import BackendRef, backend_refs, object_ref
+from policies.gateway.request import attachment_of
+from policies.gateway.topology import with_topology
 from webhook.core.decision import Decision, allowed, denied
 from webhook.core.json import JSONObject
 from webhook.core.kinds import (
     GATEWAY,
     GRPCROUTE,
     HTTPROUTE,
+    LISTENERSET,
     NAMESPACE,
     REFERENCEGRANT,
+    TCPROUTE,
     TLSROUTE,
+    UDPROUTE,
     GroupKind,
 )
-from webhook.core.labels import LabelSelector, namespace_labels
-from webhook.core.objects import as_list, dicts, dig, metadata
+from webhook.core.labels import namespace_labels
+from webhook.core.objects import as_list, dig, metadata
 from webhook.core.policy import Mode, Policy, Settings
 from webhook.core.review import Review
 from webhook.core.view import ClusterView
 
+MAX_FINDINGS = 10  # problems named in one answer; the rest are counted
 
-def check(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+
+def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
     obj = review.object
     if review.operation == "DELETE" or obj is None:
         return allowed()
     namespace = str(metadata(obj).get("namespace") or review.namespace or "")
     source = review.group_kind
-    if source == GATEWAY:
-        problems = []
+    problems: list[str] = []
+    if source in (GATEWAY, LISTENERSET):
         refs = list(gateway_refs(obj, namespace))
     else:
-        problems = [
-            p
-            for path, ref in parents(obj, namespace)
-            if (p := parent_problem(path, ref, source, namespace, view))
+        attachment = attachment_of(review, view)
+        parents = attachment.parents if attachment is not None else ()
+        route = attachment.route if attachment is not None else None
+        problems = [p for parent in parents if route and (p := parent_problem(route, parent, view))]
+        mesh = {
+            (p.namespace, p.name)
+            for p in (attachment.route.parents if attachment else ())
+            if p.is_mesh
+        }
+        refs = [
+            ref
+            for ref in route_refs(obj, namespace)
+            if not (ref.group == "" and ref.kind == "Service" and (ref.namespace, ref.name) in mesh)
         ]
-        refs = list(route_refs(obj, namespace))
-    problems += [p for ref in refs if (p := ref_problem(ref, source, namespace, view))]
+    problems += ref_problems(refs, source, namespace, view)
+    if len(problems) > MAX_FINDINGS:
+        more = len(problems) - MAX_FINDINGS
+        problems = [
+            *problems[:MAX_FINDINGS],
+            f"... and {more} more problems like these, not listed",
+        ]
     return denied(*problems)
 
 
 # --- parentRefs and listeners' allowedRoutes -------------------------------------------------
 
 
-def parents(obj: JSONObject, namespace: str) -> Iterator[tuple[str, ParentRef]]:
-    """Each parentRef to a Gateway with its field path (namespace defaulted to the route's)."""
-    for parent in parent_refs(obj, namespace):
-        yield parent.path, parent
-
-
-def parent_problem(
-    path: str, parent: ParentRef, kind: GroupKind, namespace: str, view: ClusterView[Any]
-) -> str | None:
-    gateway = gateway_for(view, parent)
-    if gateway is None:
-        return None  # an unknown Gateway may be created later; nothing to judge
-    where = f"{path} (Gateway {parent.namespace}/{parent.name}{_selection(parent)})"
-    selected = listeners_selected_by(gateway, parent)
-    if not selected:
-        names = ", ".join(
-            repr(item.get("name")) for item in dicts(dig(gateway, "spec", "listeners"))
-        )
+def parent_problem(route: Route, parent: ParentAttachment, view: ClusterView) -> str | None:
+    """Gateway API's reason for a parentRef that attaches nowhere, with the fix (None: it
+    attaches, is a mesh parent, or names a parent not in the cluster yet)."""
+    ref = parent.parent
+    where = f"{ref.path} ({ref.target}{ref.selection()})"
+    reason = parent.reason
+    if reason is Reason.INVALID_KIND:
         return (
-            f"{where}: NoMatchingParent: the Gateway has no listener that this parentRef "
+            f"{where}: InvalidKind: a parentRef names a Gateway, a ListenerSet "
+            f'(group gateway.networking.k8s.io) or, for a mesh, a Service (group ""); '
+            f"{ref.kind} of group {_group(ref.group)} is none of them"
+        )
+    if reason is Reason.NO_MATCHING_PARENT:
+        owned = (
+            parent.listener_set.listeners
+            if parent.listener_set
+            else (parent.gateway.listeners if parent.gateway else ())
+        )
+        names = ", ".join(repr(item.name) for item in owned)
+        return (
+            f"{where}: NoMatchingParent: the {ref.kind} has no listener that this parentRef "
             f"selects; set sectionName (and port) to one of its listeners ({names or 'none'})"
         )
-    gateway_ns = str(metadata(gateway).get("namespace") or parent.namespace)
-    refusals = [_refusal(item, kind, gateway_ns, namespace, view) for item in selected]
-    if not all(refusals):
-        return None
-    return (
-        f"{where}: NotAllowedByListeners: no listener it selects admits {kind.kind} from "
-        f"namespace {namespace}: {'; '.join(r for r in refusals if r)}"
-    )
-
-
-def _selection(parent: ParentRef) -> str:
-    section = f", sectionName {parent.section!r}" if parent.section else ""
-    return section + (f", port {parent.port}" if parent.port is not None else "")
+    if reason is Reason.NOT_ALLOWED_BY_LISTENERS and not parent.selected:
+        gateway = parent.gateway
+        source = gateway.listener_sets_from if gateway else "None"
+        name = f"Gateway {gateway.namespace}/{gateway.name}" if gateway else "its Gateway"
+        return (
+            f"{where}: NotAllowedByListeners: {name} does not admit ListenerSets from namespace "
+            f"{ref.namespace} (spec.allowedListeners.namespaces.from: {source}), so none of "
+            f"this ListenerSet's listeners takes routes; allow it in {name}'s "
+            f"spec.allowedListeners"
+        )
+    if reason is Reason.NOT_ALLOWED_BY_LISTENERS:
+        kind, namespace = route.kind, route.namespace
+        refusals = [
+            f"listener {r.listener.name!r} "
+            + "; it also ".join(_refusal(r.listener, r.why, kind, namespace, view))
+            for r in parent.refusals
+        ]
+        return (
+            f"{where}: NotAllowedByListeners: no listener it selects admits {kind.kind} from "
+            f"namespace {namespace}: {'; '.join(refusals)}"
+        )
+    if reason is Reason.NO_MATCHING_LISTENER_HOSTNAME:
+        hosts = ", ".join(route.hostnames)
+        listeners = "; ".join(
+            f"listener {r.listener.name!r} has hostname {r.listener.hostname}"
+            for r in parent.refusals
+            if r.why == (Refused.HOSTNAME,)
+        )
+        return (
+            f"{where}: NoMatchingListenerHostname: the route's hostnames ({hosts}) match no "
+            f"hostname of the listeners that admit it ({listeners}); add a hostname that the "
+            f"listener matches to spec.hostnames, or attach to a listener whose hostname matches"
+        )
+    return None
 
 
 def _refusal(
-    listener: JSONObject, kind: GroupKind, gateway_ns: str, route_ns: str, view: ClusterView[Any]
-) -> str | None:
-    """Why a listener does not admit the route, with the fix; None when it admits it."""
-    by_kind = _kind_refusal(listener, kind)
-    by_namespace = _namespace_refusal(listener, gateway_ns, route_ns, view)
-    reasons = [r for r in (by_kind, by_namespace) if r]
-    return f"listener {listener.get('name')!r} {'; it also '.join(reasons)}" if reasons else None
+    listener: Listener, why: tuple[Refused, ...], kind: GroupKind, route_ns: str, view: ClusterView
+) -> list[str]:
+    """Why a listener does not admit the route, each with the fix."""
+    reasons = []
+    if Refused.KIND in why:
+        reasons.append(_kind_refusal(listener, kind))
+    if Refused.NAMESPACE in why:
+        reasons.append(_namespace_refusal(listener, route_ns, view))
+    return reasons
 
 
-def _kind_refusal(listener: JSONObject, kind: GroupKind) -> str | None:
-    if admits_kind(listener, kind):
-        return None
-    protocol = str(listener.get("protocol", "?"))
-    serving = [p for p, kinds in DEFAULT_KINDS.items() if kind in kinds]
-    explicit = dicts(dig(listener, "allowedRoutes", "kinds"))
-    if explicit and (protocol in serving or protocol not in DEFAULT_KINDS):
-        names = ", ".join(str(k.get("kind")) for k in explicit)
+def _kind_refusal(listener: Listener, kind: GroupKind) -> str:
+    protocol = listener.protocol or "?"
+    serving = sorted({p for (p, _), kinds in SERVED.items() if kind in kinds})
+    if listener.explicit_kinds and (protocol in serving or protocol not in CORE_PROTOCOLS):
+        names = ", ".join(k.kind for k in listener.explicit_kinds)
         return f"admits only kinds {names} (allowedRoutes.kinds); add kind {kind.kind} there"
     return (
         f"has protocol {protocol}, which does not serve {kind.kind}; "
@@ -117,46 +163,42 @@ def _kind_refusal(listener: JSONObject, kind: GroupKind) -> str | None:
     )
 
 
-def _namespace_refusal(
-    listener: JSONObject, gateway_ns: str, route_ns: str, view: ClusterView[Any]
-) -> str | None:
-    namespaces = dig(listener, "allowedRoutes", "namespaces")
-    source = dig(namespaces, "from") or "Same"
-    if source == "All" or (source == "Same" and route_ns == gateway_ns):
-        return None
+def _namespace_refusal(listener: Listener, route_ns: str, view: ClusterView) -> str:
+    source = listener.namespaces_from
+    home = listener.home
     if source == "Same":
         return (
-            f"admits routes only from its own namespace {gateway_ns} "
+            f"admits routes only from its own namespace {home} "
             f"(allowedRoutes.namespaces.from: Same); set from: All, or from: Selector "
             f"matching Namespace {route_ns}, on that listener"
         )
     if source != "Selector":
         return f"admits no namespace (allowedRoutes.namespaces.from: {source})"
     found = view.get(NAMESPACE, None, route_ns)
-    if found is None:
-        return None  # an unknown Namespace's labels cannot be judged
-    labels = namespace_labels(found)
-    selector = dig(namespaces, "selector")
-    if LabelSelector.from_dict(selector).matches(labels):
-        return None
+    labels = namespace_labels(found) if found is not None else {}
+    if not listener.selector.valid:
+        return (
+            "has an allowedRoutes.namespaces.selector that Kubernetes refuses (an unknown "
+            "operator, or values that do not fit it), which selects no namespace; fix the "
+            "selector on that listener"
+        )
     return (
-        f"admits routes only from namespaces matching {render_selector(selector)} "
+        f"admits routes only from namespaces matching {render(listener)} "
         f"(allowedRoutes.namespaces.from: Selector), and Namespace {route_ns} "
         f"({render_labels(labels)}) does not match; label Namespace {route_ns} to match it"
     )
 
 
-def render_selector(selector: object) -> str:
-    """A LabelSelector as kubectl writes it: `a=b,c in (d,e),!f`."""
-    if not isinstance(selector, dict):
-        return "everything"
-    match_labels = selector.get("matchLabels")
-    parts = [f"{k}={v}" for k, v in sorted((match_labels or {}).items())]
-    for expr in dicts(selector.get("matchExpressions")):
-        key, op = expr.get("key"), expr.get("operator")
-        values = ",".join(str(v) for v in expr.get("values") or [])
-        shapes = {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})"}
-        parts.append(shapes.get(str(op), str(key) if op == "Exists" else f"!{key}"))
+def render(listener: Listener) -> str:
+    """A listener's namespace selector as kubectl writes it: `a=b,c in (d,e),!f`."""
+    selector = listener.selector
+    parts = [f"{k}={v}" for k, v in sorted(selector.labels)]
+    for req in selector.requirements:
+        values = ",".join(sorted(req.values))
+        shapes = {"In": f"{req.key} in ({values})", "NotIn": f"{req.key} notin ({values})"}
+        parts.append(
+            shapes.get(req.operator, req.key if req.operator == "Exists" else f"!{req.key}")
+        )
     return ",".join(parts) or "everything"
 
 
@@ -173,7 +215,8 @@ def route_refs(obj: JSONObject, namespace: str) -> Iterator[BackendRef]:
 
 
 def gateway_refs(obj: JSONObject, namespace: str) -> Iterator[BackendRef]:
-    """A Gateway's certificate references: listeners' Secrets, client cert, CA bundles."""
+    """A Gateway's (or ListenerSet's) certificate references: listeners' Secrets, client cert,
+    CA bundles."""
     for i, listener in enumerate(as_list(dig(obj, "spec", "listeners"))):
         path = f"spec.listeners[{i}].tls.certificateRefs"
         yield from _refs(path, dig(listener, "tls", "certificateRefs"), namespace, "Secret")
@@ -204,16 +247,35 @@ def target(ref: BackendRef) -> str:
     return f"{GroupKind(ref.group, ref.kind)} {ref.namespace}/{ref.name}"
 
 
-def ref_problem(
-    ref: BackendRef, source: GroupKind, namespace: str, view: ClusterView[Any]
-) -> str | None:
-    if ref.namespace == namespace:
-        return None
-    grants = view.list(REFERENCEGRANT, ref.namespace)
-    if any(permits(grant, source, namespace, ref) for grant in grants):
-        return None
-    names = ", ".join(sorted(str(metadata(g).get("name")) for g in grants))
-    there = f" (ReferenceGrants there, none of which covers it: {names})" if names else ""
+def ref_problems(
+    refs: list[BackendRef], source: GroupKind, namespace: str, view: ClusterView
+) -> list[str]:
+    """RefNotPermitted for each reference into another namespace that no ReferenceGrant there
+    permits (ReferenceGrant, GEP-709); the grants of each namespace are read once."""
+    grants: dict[str, Sequence[JSONObject]] = {}
+    problems = []
+    for ref in refs:
+        if ref.namespace == namespace:
+            continue
+        there = grants.get(ref.namespace)
+        if there is None:
+            there = grants[ref.namespace] = view.list(REFERENCEGRANT, ref.namespace)
+        if any(permits(grant, source, namespace, ref) for grant in there):
+            continue
+        problems.append(ref_text(ref, source, namespace, there))
+        if len(problems) > MAX_FINDINGS:
+            break
+    return problems
+
+
+def ref_text(
+    ref: BackendRef, source: GroupKind, namespace: str, grants: Sequence[JSONObject]
+) -> str:
+    names = sorted(str(metadata(g).get("name")) for g in grants)
+    shown = ", ".join(names[:MAX_FINDINGS]) + (
+        f" and {len(names) - MAX_FINDINGS} more" if len(names) > MAX_FINDINGS else ""
+    )
+    there = f" (ReferenceGrants there, none of which covers it: {shown})" if names else ""
     return (
         f"{ref.path}: RefNotPermitted: the reference to {target(ref)} crosses into namespace "
         f"{ref.namespace} and no ReferenceGrant there permits it{there}; add a ReferenceGrant "
@@ -234,17 +296,18 @@ def _group(group: str) -> str:
 
 POLICY = Policy(
     "route-references",
-    frozenset({TLSROUTE, HTTPROUTE, GRPCROUTE, GATEWAY}),
+    frozenset({TLSROUTE, HTTPROUTE, GRPCROUTE, TCPROUTE, UDPROUTE, GATEWAY, LISTENERSET}),
     check,
     # A DELETE is never refused, so the API server need not call (or wait for) the webhook.
     operations=frozenset({"CREATE", "UPDATE"}),
     default_mode=Mode.WARN,
     referential=True,
     # Gateways' listeners (and TLS, for references from them), grants, Namespaces' labels.
-    reads={GATEWAY: ("listeners", "tls"), REFERENCEGRANT: ("from", "to"), NAMESPACE: ()},
+    reads=with_topology({GATEWAY: ("tls",), REFERENCEGRANT: ("from", "to")}),
     description=(
-        "Routes attach only where a listener's allowedRoutes admits them "
-        "(NotAllowedByListeners); references into other namespaces need a ReferenceGrant "
+        "Routes attach only to listeners that exist (NoMatchingParent), admit them "
+        "(NotAllowedByListeners) and share a hostname with them (NoMatchingListenerHostname); "
+        "references into other namespaces need a ReferenceGrant "
         "there (RefNotPermitted). Warn by default: `kubectl apply -f dir/` may create the "
         "grant after the route."
     ),

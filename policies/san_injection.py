@@ -11,16 +11,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.gateway.grants import grant_permits
-from policies.gateway.refs import backend_refs, route_enabled
-from policies.gateway.refs import hostnames as route_hostnames
+from policies.gateway.model import Route, route_enabled
+from policies.gateway.refs import backend_refs
+from policies.gateway.request import topology
+from policies.gateway.topology import with_topology
 from webhook.core import hostnames
 from webhook.core.decision import Decision, PatchOp, allowed, patched
 from webhook.core.hostnames import normalize
 from webhook.core.json import JSONObject
 from webhook.core.kinds import (
     CM_CERTIFICATE,
-    GRPCROUTE,
-    HTTPROUTE,
     OPENBAO_CLUSTER,
     OPENVOX_CERTIFICATE,
     POOL,
@@ -40,7 +40,7 @@ SNI_FROM_SERVICE = "edgeguard.io/sni-from-service"
 Wanted = dict[str, str]  # hostname -> why it belongs in the certificate
 
 
-def check(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
     obj = review.object
     if obj is None:
         return allowed()
@@ -80,12 +80,12 @@ def _injectable(pool: JSONObject, notes: list[str] | None = None) -> str | None:
     return None
 
 
-def _servers(namespace: str, view: ClusterView[Any]) -> list[JSONObject]:
+def _servers(namespace: str, view: ClusterView) -> list[JSONObject]:
     found = view.list(SERVER, namespace)
     return sorted(found, key=lambda s: str(metadata(s).get("name") or ""))
 
 
-def _openvox_wanted(namespace: str, cert: str, view: ClusterView[Any]) -> tuple[Wanted, list[str]]:
+def _openvox_wanted(namespace: str, cert: str, view: ClusterView) -> tuple[Wanted, list[str]]:
     wanted: Wanted = {}
     notes: list[str] = []
     for server in _servers(namespace, view):
@@ -102,7 +102,7 @@ def _openvox_wanted(namespace: str, cert: str, view: ClusterView[Any]) -> tuple[
     return wanted, sorted(set(notes))
 
 
-def _pool_warnings(pool: JSONObject, namespace: str, view: ClusterView[Any]) -> Decision:
+def _pool_warnings(pool: JSONObject, namespace: str, view: ClusterView) -> Decision:
     hostname = _injectable(pool)
     name = metadata(pool).get("name")
     if hostname is None:
@@ -130,7 +130,7 @@ def _pool_warnings(pool: JSONObject, namespace: str, view: ClusterView[Any]) -> 
 # --- cert-manager: Certificate annotated with the Service its SNI names come from -----------
 
 
-def _cert_manager(obj: JSONObject, namespace: str, view: ClusterView[Any]) -> Decision:
+def _cert_manager(obj: JSONObject, namespace: str, view: ClusterView) -> Decision:
     annotations = _annotations(obj)
     service = annotations.get(SNI_FROM_SERVICE)
     if service is None and INJECTED not in annotations:
@@ -152,27 +152,30 @@ def _cert_manager(obj: JSONObject, namespace: str, view: ClusterView[Any]) -> De
     return _mutate(obj, "dnsNames", wanted, notes, gone)
 
 
-def _service_wanted(
-    namespace: str, service: str, view: ClusterView[Any]
-) -> tuple[Wanted, list[str]]:
+def _service_wanted(namespace: str, service: str, view: ClusterView) -> tuple[Wanted, list[str]]:
     wanted: Wanted = {}
     notes: list[str] = []
-    users = view.backend_users(namespace, service) if service else []
-    for user in sorted(users, key=_ref):
+    topo = topology(view)
+    keys = topo.backend_users(namespace, service) if service else {}
+    found = (view.get(key.group_kind, key.namespace, key.name) for key in keys)
+    for user in sorted((user for user in found if user is not None), key=_ref):
         if not any(
             (b.group, b.kind, b.namespace, b.name) == ("", "Service", namespace, service)
             for b in backend_refs(user)
         ):
             continue
         reason = _reason(user, namespace, service, view, notes)
-        for hostname in route_hostnames(user) if reason else []:
+        route = Route.parse(user) if reason else None
+        entry = topo.entry(route.key) if route is not None else None
+        attachment = entry.attachment if entry else (topo.attach(route) if route else None)
+        for hostname in attachment.hostnames() if attachment is not None else ():
             if hostnames.is_valid(hostname):
                 wanted.setdefault(hostname, reason)
     return wanted, notes
 
 
 def _reason(
-    user: JSONObject, namespace: str, service: str, view: ClusterView[Any], notes: list[str]
+    user: JSONObject, namespace: str, service: str, view: ClusterView, notes: list[str]
 ) -> str:
     """Why the user's hostnames reach the Service ("" when they do not count)."""
     gk = group_kind_of(user)
@@ -196,7 +199,7 @@ def _reason(
     return f"{_ref(user)} (spec.hostnames) sends it to {target}"
 
 
-def _granted(view: ClusterView[Any], namespace: str, service: str, from_ns: str) -> bool:
+def _granted(view: ClusterView, namespace: str, service: str, from_ns: str) -> bool:
     """Whether a ReferenceGrant in `namespace` lets TLSRoutes of `from_ns` use the Service."""
     return any(
         grant_permits(grant, TLSROUTE, from_ns, SERVICE, service)
@@ -304,16 +307,13 @@ POLICY = Policy(
     referential=True,
     # Pool -> Server -> Certificate; the routes and OpenBaoClusters sending to a Service
     # (the backend index) and their hostnames; ReferenceGrants.
-    reads={
-        POOL: ("route",),
-        SERVER: ("certificateRef", "poolRefs"),
-        OPENVOX_CERTIFICATE: ("dnsAltNames",),
-        CM_CERTIFICATE: ("dnsNames", "secretName"),
-        TLSROUTE: ("hostnames", "rules.backendRefs"),
-        HTTPROUTE: ("rules.backendRefs",),
-        GRPCROUTE: ("rules.backendRefs",),
-        OPENBAO_CLUSTER: ("gateway",),
-        REFERENCEGRANT: ("from", "to"),
-    },
+    reads=with_topology(
+        {
+            SERVER: ("certificateRef", "poolRefs"),
+            OPENVOX_CERTIFICATE: ("dnsAltNames",),
+            CM_CERTIFICATE: ("dnsNames", "secretName"),
+            REFERENCEGRANT: ("from", "to"),
+        }
+    ),
     description="Adds the SNI hostnames routed to a workload to its certificate's SAN list.",
 )

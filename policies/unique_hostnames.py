@@ -1,31 +1,32 @@
 """unique-hostnames: one owner per SNI/Host name on a Gateway listener (or in the cluster).
 
-Reads only the view's claim index (`ClusterView.claims`) and single objects from it; it never
-scans a kind. A claim counts only where its route can really attach. Pure: no I/O, no clock.
+Reads the attachment model only: the object's effective hostnames on each listener it can
+really attach to (Gateway API: the intersection of the route's and the listener's hostnames;
+a route without hostnames takes the listener's), and the claim index of the view's Topology,
+where rivals are grouped by holder. The cost of a check is its own claims times the rivals it
+names (at most MAX_FINDINGS), never the number of claims in the cluster. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import dataclass, field
 
-from policies.gateway.listeners import attachable_listeners, effective_kind, gateway_for
-from policies.gateway.refs import Claim, ParentRef, claims, hostnames
+from policies.gateway.claims import ALL_SECTIONS, CLUSTER, Claim, Holders, Slot, Unresolved
+from policies.gateway.model import ANY_HOSTNAME, ListenerId, Route
+from policies.gateway.request import attachment_of, topology
+from policies.gateway.topology import Topology, claims_of, with_topology
 from webhook.core.decision import Decision, allowed, verdict
-from webhook.core.hostnames import is_wildcard, normalize, parent_wildcards
-from webhook.core.json import JSONObject
+from webhook.core.hostnames import is_wildcard, parent_wildcards
 from webhook.core.kinds import (
-    GATEWAY,
     GRPCROUTE,
     HTTPROUTE,
-    NAMESPACE,
     OPENBAO_CLUSTER,
     POOL,
     TLSROUTE,
 )
-from webhook.core.objects import ObjectKey, dig, key_of, metadata
+from webhook.core.objects import ObjectKey, metadata
 from webhook.core.policy import Policy, Settings
 from webhook.core.review import Review
 from webhook.core.view import ClusterView
@@ -37,39 +38,25 @@ HTTP_MODES = ("Warn", "Enforce")
 MERGING_KINDS = (HTTPROUTE, GRPCROUTE)
 CONFLICT, MERGE, OVERLAP = "conflict", "merge", "overlap"
 KEPT = " (allowed: this object already claimed the hostname there before this update)"
+MAX_FINDINGS = 10
 
 
 class Lookup(enum.Enum):
-    CLAIMS = "claims"  # the claims of the name itself (an exact name or a covering wildcard)
-    COVERED = "covered"  # the claims of the names the wildcard under review covers
+    EXACT = "exact"  # the claims of the name itself
+    WILDCARD = "wildcard"  # the claims of a wildcard that covers the name
+    COVERS = "covers"  # the claims of the names the wildcard under review covers
 
 
-class Target(NamedTuple):
-    """What to look up in the view for one of the object's claims."""
+@dataclass
+class Found:
+    """One rival holder of one of the object's hostnames, and where they collide."""
 
     lookup: Lookup
-    name: str
-
-
-@dataclass(frozen=True)
-class Rival:
-    """Another owner's claim, with the object that makes it (read from the view)."""
-
-    claim: Claim
-    holder: JSONObject
-
-    @property
-    def owners(self) -> list[str]:
-        return sorted(str(o) for o in self.claim.owners if o != self.claim.claimant)
-
-    @property
-    def source(self) -> str:
-        """Where to change the hostname: the owner that writes the route, or the route."""
-        return self.owners[0] if self.owners else str(self.claim.claimant)
-
-    def __str__(self) -> str:
-        owned = f" (owned by {', '.join(self.owners)})" if self.owners else ""
-        return f"{self.claim.claimant}{owned}"
+    hostname: str  # the object's effective hostname
+    name: str  # the name the rival claims (the hostname, or a wildcard, or a covered name)
+    rival: Claim
+    slots: list[Slot] = field(default_factory=list)
+    kept: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,14 +66,21 @@ class Finding:
     kept: bool = False
 
 
-def check(review: Review, view: ClusterView[Claim], settings: Settings) -> Decision:
+def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
     scope, enforce_http = read_settings(settings)
     obj = review.object
     if review.operation == "DELETE" or obj is None or metadata(obj).get("deletionTimestamp"):
         return allowed()  # deleting frees the claim
-    old = review.old_object
-    pools = pool_findings(obj, old, view)
-    findings = [*pools.values(), *listener_findings(obj, old, view, scope, frozenset(pools))]
+    attachment = attachment_of(review, view)
+    if attachment is None or not attachment.route.claims_hostnames:
+        return allowed()
+    route = attachment.route
+    topo = topology(view)
+    kept = old_claims(review, topo)
+    pools = pool_findings(route, review, topo)
+    search = Search(topo, route, scope, kept, frozenset(pools))
+    search.run(claims_of(route, attachment))
+    findings = [*pools.values(), *search.findings()]
     messages: list[str] = []
     warnings: list[str] = []
     for finding in findings:
@@ -96,6 +90,9 @@ def check(review: Review, view: ClusterView[Claim], settings: Settings) -> Decis
             warnings.append(finding.text + KEPT)  # an old collision: do not block the update
         else:
             messages.append(finding.text)
+    more = search.more()
+    if more:
+        (messages if messages else warnings).append(more)
     return verdict(messages, warnings)
 
 
@@ -112,21 +109,28 @@ def read_settings(settings: Settings) -> tuple[str, bool]:
     return str(scope), http == "Enforce"
 
 
-def pool_findings(
-    obj: JSONObject, old: JSONObject | None, view: ClusterView[Claim]
-) -> dict[ObjectKey, Finding]:
-    """The operator's own rule, checked before it stalls: one Pool per hostname per namespace."""
-    key = key_of(obj)
-    if key is None or key.group_kind != POOL:
+def old_claims(review: Review, topo: Topology) -> frozenset[tuple[Slot, str]]:
+    """Where the object claimed each hostname before this update."""
+    old = review.old_object
+    route = Route.parse(old, review.namespace) if old is not None else None
+    if route is None:
+        return frozenset()
+    return frozenset((c.slot, c.hostname) for c in claims_of(route, topo.attach(route)))
+
+
+def pool_findings(route: Route, review: Review, topo: Topology) -> dict[ObjectKey, Finding]:
+    """The operator's own rule, checked before it stalls: one Pool per hostname per namespace
+    (whatever the Pools attach to)."""
+    if route.key.group_kind != POOL:
         return {}
-    kept = set(hostnames(old)) if old is not None else set()
+    old = Route.parse(review.old_object, review.namespace) if review.old_object else None
+    kept = set(old.hostnames) if old is not None else set()
     found: dict[ObjectKey, Finding] = {}
-    for hostname in hostnames(obj):
-        for claim in view.claims(hostname):
-            other = claim.claimant
-            if other.group_kind != POOL or other.namespace != key.namespace or other == key:
-                continue
-            found.setdefault(other, Finding(pool_text(hostname, other), CONFLICT, hostname in kept))
+    for hostname in route.hostnames:
+        for other in topo.pools(route.namespace, hostname):
+            if other != route.key and len(found) < MAX_FINDINGS:
+                text = pool_text(hostname, other)
+                found.setdefault(other, Finding(text, CONFLICT, hostname in kept))
     return found
 
 
@@ -138,169 +142,179 @@ def pool_text(hostname: str, other: ObjectKey) -> str:
     )
 
 
-def listener_findings(
-    obj: JSONObject,
-    old: JSONObject | None,
-    view: ClusterView[Claim],
-    scope: str,
-    reported: frozenset[ObjectKey] = frozenset(),
-) -> list[Finding]:
-    """Collisions and wildcard overlaps of each of the object's attachable claims.
+class Search:
+    """The rivals of the object's claims, at most MAX_FINDINGS of them named, the rest
+    counted; conflicts (the exact name) first, then wildcard overlaps."""
 
-    One finding per hostname and rival owner (a Pool and the TLSRoute it owns are one owner);
-    owners in `reported` were already named by the Pool rule.
-    """
-    kept = {(c.hostname, c.parent) for c in claims(old)} if old is not None else set()
-    attach = Attachment(view)
-    seen: dict[tuple[str, Target], list[Claim]] = {}
-    found: list[Finding] = []
-    for mine in claims(obj):
-        if not attach.can(obj, mine.parent):
-            continue
-        for target in targets(mine.hostname):
-            done = seen.setdefault((mine.hostname, target), [])
-            for rival in rivals(view, attach, target, mine):
-                exact = target == Target(Lookup.CLAIMS, mine.hostname)
-                if any(rival.claim.same_owner(c) for c in done) or (
-                    exact and not reported.isdisjoint(rival.claim.owners)
-                ):
-                    continue
-                shared = shared_listener(obj, mine.parent, rival, attach)
-                if shared is None and scope != "cluster":
-                    continue
-                done.append(rival.claim)
-                finding = describe(obj, mine, rival, target, shared)
-                kept_here = (mine.hostname, mine.parent) in kept
-                found.append(Finding(finding.text, finding.kind, kept_here))
-    return found
+    def __init__(
+        self,
+        topo: Topology,
+        route: Route,
+        scope: str,
+        kept: frozenset[tuple[Slot, str]],
+        reported: frozenset[ObjectKey],
+    ) -> None:
+        self.topo, self.route, self.scope = topo, route, scope
+        self.kept, self.reported = kept, reported
+        self.found: dict[tuple[Lookup, str, str, ObjectKey], Found] = {}
+        self.unnamed: dict[tuple[Lookup, str, str], int] = {}
 
+    def run(self, claims: list[Claim]) -> None:
+        mine = [(claim, slot) for claim in claims for slot in self.lookup_slots(claim)]
+        for lookup in Lookup:
+            for claim, slot in mine:
+                for name, holders in self.targets(lookup, claim.hostname, slot):
+                    self.collect(lookup, claim, name, slot, holders)
 
-def targets(hostname: str) -> list[Target]:
-    """The name itself, the wildcards that cover it, and for a wildcard the names it covers."""
-    found = [Target(Lookup.CLAIMS, name) for name in (hostname, *parent_wildcards(hostname))]
-    return found + ([Target(Lookup.COVERED, hostname)] if is_wildcard(hostname) else [])
+    def lookup_slots(self, claim: Claim) -> list[Slot]:
+        """Where to look for rivals of one of the object's own claims."""
+        slot = claim.slot
+        if slot == CLUSTER:
+            return [CLUSTER] if self.scope == "cluster" else []
+        if isinstance(slot, Unresolved):
+            if slot.section == ALL_SECTIONS:
+                return [slot] if claim.parent.section is None else []
+            if slot.section is None:
+                return []  # looked up through the ALL_SECTIONS slot
+            return [slot, slot._replace(section=None)]
+        return [slot]
 
+    def targets(self, lookup: Lookup, hostname: str, slot: Slot) -> Iterator[tuple[str, Holders]]:
+        if lookup is Lookup.EXACT:
+            yield hostname, self.topo.exact(slot, hostname)
+        elif lookup is Lookup.WILDCARD and hostname != ANY_HOSTNAME:
+            for wildcard in parent_wildcards(hostname):
+                yield wildcard, self.topo.exact(slot, wildcard)
+        elif lookup is Lookup.COVERS and is_wildcard(hostname):
+            yield hostname, self.topo.covered(slot, hostname)
 
-class Attachment:
-    """The listeners an object really attaches to through a parentRef (None: the Gateway is
-    not in the view), worked out once per object and parentRef within one check."""
+    def collect(self, lookup: Lookup, mine: Claim, name: str, slot: Slot, holders: Holders) -> None:
+        if not holders:
+            return
+        me = self.route.holder
+        others = len(holders) - (me in holders)
+        if lookup is Lookup.EXACT:
+            others -= sum(1 for key in self.reported if key in holders and key != me)
+        named = 0
+        # Rivals already named for this name: add this slot to theirs (a bounded loop).
+        for key, found in self.found.items():
+            if key[:3] == (lookup, mine.hostname, name) and key[3] in holders:
+                if slot not in found.slots and self.shown(slot, found):
+                    found.slots.append(slot)
+                named += 1
+        for holder, claims in holders.items():
+            if len(self.found) >= MAX_FINDINGS:
+                break
+            if holder == me or (lookup is Lookup.EXACT and holder in self.reported):
+                continue
+            key = (lookup, mine.hostname, name, holder)
+            if key in self.found:
+                continue
+            rival = next(iter(claims.values()))
+            kept = (mine.slot, mine.hostname) in self.kept
+            shown = rival.hostname if lookup is Lookup.COVERS else name
+            self.found[key] = Found(lookup, mine.hostname, shown, rival, [slot], kept)
+            named += 1
+        group = (lookup, mine.hostname, name)
+        self.unnamed[group] = max(self.unnamed.get(group, 0), others - named)
 
-    def __init__(self, view: ClusterView[Claim]) -> None:
-        self.view = view
-        self._found: dict[tuple[int, ParentRef], frozenset[str] | None] = {}
+    def shown(self, slot: Slot, found: Found) -> bool:
+        """A cluster-wide collision is only named where no listener is shared."""
+        return slot != CLUSTER or not any(s != CLUSTER for s in found.slots)
 
-    def listeners(self, obj: JSONObject, parent: ParentRef) -> frozenset[str] | None:
-        key = (id(obj), parent)
-        if key not in self._found:
-            gateway = gateway_for(self.view, parent)
-            self._found[key] = (
-                None
-                if gateway is None
-                else frozenset(
-                    str(item.get("name"))
-                    for item in attachable_listeners(obj, parent, gateway, self.view)
-                )
-            )
-        return self._found[key]
+    def findings(self) -> list[Finding]:
+        return [describe(self.route, found) for found in self.found.values()]
 
-    def can(self, obj: JSONObject, parent: ParentRef) -> bool:
-        """gateway.can_attach: False only when the Gateway is known and admits nothing."""
-        names = self.listeners(obj, parent)
-        return names is None or bool(names)
-
-
-def rivals(
-    view: ClusterView[Claim], attach: Attachment, target: Target, mine: Claim
-) -> Iterator[Rival]:
-    """Claims of the target (a name, or the names a wildcard covers) by other owners whose
-    route can really attach."""
-    covered = target.lookup is Lookup.COVERED
-    found = view.covered(target.name) if covered else view.claims(target.name)
-    for claim in found:
-        if claim.same_owner(mine):  # the claimant is always the first of its owners
-            continue
-        other = claim.claimant
-        holder = view.get(other.group_kind, other.namespace, other.name)
-        if holder is not None and attach.can(holder, claim.parent):
-            yield Rival(claim, holder)
-
-
-def shared_listener(
-    obj: JSONObject, parent: ParentRef, rival: Rival, attach: Attachment
-) -> str | None:
-    """Where both claims are on one listener ("" when unnamed), or None when they are not.
-
-    Same Gateway, and sectionName (and port) unset on either side or equal; when the Gateway is
-    known, the listeners each can really attach to must also intersect.
-    """
-    theirs = rival.claim.parent
-    if (parent.namespace, parent.name) != (theirs.namespace, theirs.name):
-        return None
-    mine = attach.listeners(obj, parent)
-    if mine is None:
-        if differ(parent.section, theirs.section) or differ(parent.port, theirs.port):
-            return None
-        section = parent.section or theirs.section
-        return f" listener {section!r}" if section else ""
-    both = mine & (attach.listeners(rival.holder, theirs) or frozenset())
-    if not both:
-        return None
-    return (" listener " if len(both) == 1 else " listeners ") + ", ".join(map(repr, sorted(both)))
+    def more(self) -> str:
+        count = sum(self.unnamed.values())
+        if count <= 0:
+            return ""
+        return (
+            f"... and {count} more claims of these hostnames by other owners, not listed "
+            f"(edgeguard names the first {MAX_FINDINGS})"
+        )
 
 
-def differ(a: object, b: object) -> bool:
-    return a is not None and b is not None and a != b
-
-
-def describe(
-    obj: JSONObject, mine: Claim, rival: Rival, target: Target, shared: str | None
-) -> Finding:
+def describe(route: Route, found: Found) -> Finding:
     """The finding's text and kind: a conflict, a legal rule merge, or a wildcard overlap."""
-    theirs = rival.claim.parent
-    scoped = " (setting scope: cluster)" if shared is None else ""
-    on = f"on Gateway {theirs.namespace}/{theirs.name}{shared or ''} by {rival}{scoped}"
-    where = f"{field_of(obj, mine.hostname)}: hostname {mine.hostname}"
-    if target.lookup is Lookup.COVERED:
-        return Finding(covers_text(where, rival, on, shared), OVERLAP)
-    if target.name != mine.hostname:
-        text = overlap_text(where, mine.hostname, target.name, on, rival, shared)
+    rival = found.rival
+    shared = [slot for slot in found.slots if slot != CLUSTER]
+    scoped = "" if shared else " (setting scope: cluster)"
+    on = f"on {where_of(shared, rival)} by {rival_text(rival)}{scoped}"
+    where = f"{route.hostname_field(found.hostname)}: {hostname_text(route, found.hostname)}"
+    source = str(rival.holder)
+    if found.lookup is Lookup.COVERS:
+        effect = (
+            f"the more specific name wins, so this route gets no traffic for {found.name}"
+            if shared
+            else f"DNS decides which Gateway receives {found.name}"
+        )
+        text = f"{where} covers {found.name}, claimed {on}; {effect}. Make sure that is intended"
         return Finding(text, OVERLAP)
-    kind = effective_kind(obj)
-    if kind in MERGING_KINDS and kind == effective_kind(rival.holder):
-        merge = "" if shared is None else merge_effect(kind.kind)
-        fix = f"Use another hostname, or move these rules into {rival.claim.claimant}"
-        return Finding(f"{where} is also claimed {on}{merge}. {fix}", MERGE)
+    if found.lookup is Lookup.WILDCARD:
+        effect = (
+            f"the more specific name wins, so {rival_text(rival)} no longer gets traffic for "
+            f"{found.hostname}"
+            if shared
+            else f"DNS decides which Gateway receives {found.hostname}"
+        )
+        covered = f"{where} is covered by the wildcard {found.name} claimed {on}"
+        return Finding(f"{covered}; {effect}. Make sure that is intended", OVERLAP)
+    if route.kind in MERGING_KINDS and route.kind == rival.kind:
+        merge = merge_effect(route.kind.kind) if shared else ""
+        fix = f"Use another hostname, or move these rules into {rival.claimant}"
+        return Finding(f"{where} is also claimed {on}{merge}. {fix}", MERGE, found.kept)
     effect = (
-        "this webhook allows one owner per hostname in the whole cluster"
-        if shared is None
-        else "Gateway API gives a hostname on a listener to one route only (the oldest wins), "
+        "Gateway API gives a hostname on a listener to one route only (the oldest wins), "
         "so the other gets no traffic while still showing Accepted"
+        if shared
+        else "this webhook allows one owner per hostname in the whole cluster"
     )
-    fix = f"Choose another hostname, or free {mine.hostname} in {rival.source} first"
-    return Finding(f"{where} is already claimed {on}; {effect}. {fix}", CONFLICT)
+    shown = "every hostname" if found.hostname == ANY_HOSTNAME else found.hostname
+    fix = f"Choose another hostname, or free {shown} in {source} first"
+    return Finding(f"{where} is already claimed {on}; {effect}. {fix}", CONFLICT, found.kept)
 
 
-def overlap_text(
-    where: str, hostname: str, wildcard: str, on: str, rival: Rival, shared: str | None
-) -> str:
-    effect = (
-        f"the more specific name wins, so {rival} no longer gets traffic for {hostname}"
-        if shared is not None
-        else f"DNS decides which Gateway receives {hostname}"
-    )
-    covered = f"{where} is covered by the wildcard {wildcard} claimed {on}"
-    return f"{covered}; {effect}. Make sure that is intended"
+def hostname_text(route: Route, hostname: str) -> str:
+    if hostname == ANY_HOSTNAME:
+        return "no hostnames (the route takes every hostname of the listener)"
+    if hostname in route.hostnames:
+        return f"hostname {hostname}"
+    if not route.hostnames:
+        return f"hostname {hostname} (the listener's: the route sets no hostnames)"
+    return f"hostname {hostname} (where the route's hostnames meet the listener's)"
 
 
-def covers_text(where: str, rival: Rival, on: str, shared: str | None) -> str:
-    name = rival.claim.hostname
-    covered = f"{where} covers {name}, claimed {on}"
-    effect = (
-        f"the more specific name wins, so this route gets no traffic for {name}"
-        if shared is not None
-        else f"DNS decides which Gateway receives {name}"
-    )
-    return f"{covered}; {effect}. Make sure that is intended"
+def where_of(slots: list[Slot], rival: Claim) -> str:
+    """`Gateway ns/name listener 'a'` (or listeners 'a', 'b'); per parent for several."""
+    if not slots:
+        return rival.parent.target
+    groups: dict[str, list[str]] = {}
+    for slot in slots:
+        if isinstance(slot, ListenerId):
+            groups.setdefault(slot.owner, []).append(slot.section)
+        elif isinstance(slot, Unresolved):
+            owner = f"{slot.owner_kind} {slot.namespace}/{slot.name}"
+            names = groups.setdefault(owner, [])
+            section = slot.section
+            if section in (None, ALL_SECTIONS):
+                section = rival.parent.section
+            if section not in (None, ALL_SECTIONS) and section not in names:
+                names.append(section)
+    parts = []
+    for owner, names in groups.items():
+        if not names:
+            parts.append(owner)
+        else:
+            label = " listener " if len(names) == 1 else " listeners "
+            parts.append(owner + label + ", ".join(map(repr, names)))
+    return " and ".join(parts)
+
+
+def rival_text(rival: Claim) -> str:
+    if rival.holder != rival.claimant:
+        return f"{rival.claimant} (owned by {rival.holder})"
+    return str(rival.claimant)
 
 
 def merge_effect(kind: str) -> str:
@@ -308,21 +322,6 @@ def merge_effect(kind: str) -> str:
         f"; Gateway API merges the rules of {kind}s that share a hostname on a listener, "
         "so requests may reach either route's backends"
     )
-
-
-def field_of(obj: JSONObject, hostname: str) -> str:
-    """The field path that holds the hostname in this object."""
-    key = key_of(obj)
-    kind = key.group_kind if key is not None else None
-    if kind == POOL:
-        return "spec.route.hostname"
-    if kind == OPENBAO_CLUSTER:
-        return "spec.gateway.hostname"
-    found = dig(obj, "spec", "hostnames")
-    for index, item in enumerate(found if isinstance(found, list) else []):
-        if isinstance(item, str) and normalize(item) == hostname:
-            return f"spec.hostnames[{index}]"
-    return "spec.hostnames"
 
 
 POLICY = Policy(
@@ -334,17 +333,9 @@ POLICY = Policy(
     defaults={SCOPE: "listener", HTTP_DUPLICATES: "Warn"},
     choices={SCOPE: SCOPES, HTTP_DUPLICATES: HTTP_MODES},
     referential=True,
-    # What claims are read from (hostnames and parentRefs), Gateways' listeners, Namespaces'
-    # labels (allowedRoutes selectors).
-    reads={
-        GATEWAY: ("listeners",),
-        TLSROUTE: ("hostnames", "parentRefs"),
-        HTTPROUTE: ("hostnames", "parentRefs"),
-        GRPCROUTE: ("hostnames", "parentRefs"),
-        POOL: ("route",),
-        OPENBAO_CLUSTER: ("gateway",),
-        NAMESPACE: (),
-    },
+    # What claims are read from (hostnames, parentRefs, owners), Gateways' and ListenerSets'
+    # listeners, Namespaces' labels (allowedRoutes selectors).
+    reads=with_topology({}),
     description=(
         "One owner per SNI/Host name on a Gateway listener (or cluster-wide): denies duplicate "
         "Pool, OpenBaoCluster and TLSRoute hostnames, warns on HTTPRoute duplicates and on "

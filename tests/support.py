@@ -13,10 +13,10 @@ import trustme
 from aiohttp import ClientSession, TCPConnector, web
 
 import policies
-from policies.gateway.indexers import INDEXERS
-from policies.gateway.refs import Claim
+from policies.gateway.indexes import INDEXES
 from webhook.cluster.memory import MemoryView
 from webhook.core.decision import Decision, allowed, denied, patched
+from webhook.core.hostnames import normalize
 from webhook.core.kinds import GroupKind
 from webhook.core.policy import Mode, Policy, Settings, kept_fields
 from webhook.core.review import Review
@@ -33,9 +33,23 @@ ROOT = TESTS.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-def make_view(objects: Iterable[Mapping[str, Any]] = (), synced: bool = True) -> MemoryView[Claim]:
+def claimants(view: ClusterView, hostname: str) -> list[str]:
+    """Who claims a hostname on some listener (or on a Gateway not in the view), as
+    "Kind ns/name", sorted."""
+    from policies.gateway.claims import CLUSTER
+    from policies.gateway.topology import Topology
+
+    hostname = normalize(hostname)
+    found: dict[str, None] = {}
+    for (table, slot, name), claims in view.derived(Topology).snapshot_claims().items():
+        if table == "exact" and slot != CLUSTER and name == hostname:
+            found.update((str(c.claimant), None) for c in claims)
+    return sorted(found)
+
+
+def make_view(objects: Iterable[Mapping[str, Any]] = (), synced: bool = True) -> MemoryView:
     """A view indexed and slimmed as `edgeguard serve` wires it for the shipped policies."""
-    return MemoryView(objects, synced, indexers=INDEXERS, kept=KEPT)
+    return MemoryView(objects, synced, derive=INDEXES, kept=KEPT)
 
 
 def admission_review(
@@ -85,19 +99,19 @@ def _labels(review: Review) -> Mapping[str, str]:
     return review.current.get("metadata", {}).get("labels", {}) or {}
 
 
-def _no_forbidden(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+def _no_forbidden(review: Review, view: ClusterView, settings: Settings) -> Decision:
     if "forbidden" in _labels(review):
         return denied("label forbidden is set at metadata.labels.forbidden; remove it")
     return allowed()
 
 
-def _two_denials(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+def _two_denials(review: Review, view: ClusterView, settings: Settings) -> Decision:
     if "twice" in _labels(review):
         return denied("first problem", "second problem")
     return allowed()
 
 
-def _warns(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+def _warns(review: Review, view: ClusterView, settings: Settings) -> Decision:
     return (
         allowed(f"size is {review.current['spec']['size']}")
         if "warn" in _labels(review)
@@ -105,19 +119,19 @@ def _warns(review: Review, view: ClusterView[Any], settings: Settings) -> Decisi
     )
 
 
-def _crashes(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+def _crashes(review: Review, view: ClusterView, settings: Settings) -> Decision:
     if "crash" in _labels(review):
         raise KeyError("spec.missing")
     return allowed()
 
 
-def _add_owner_label(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+def _add_owner_label(review: Review, view: ClusterView, settings: Settings) -> Decision:
     if "team" in _labels(review):
         return allowed()
     return patched([{"op": "add", "path": "/metadata/labels/team", "value": settings["team"]}])
 
 
-def _copy_team(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+def _copy_team(review: Review, view: ClusterView, settings: Settings) -> Decision:
     team = _labels(review).get("team")
     if team is None or review.current.get("metadata", {}).get("annotations"):
         return allowed()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any
 
 import pytest
 
@@ -108,7 +107,7 @@ def test_mutation_in_warn_mode_is_not_applied() -> None:
     assert [r.policy for r in outcome.results] == [ADD_TEAM.name, COPY_TEAM.name]
 
 
-def _bad_patch(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+def _bad_patch(review: Review, view: ClusterView, settings: Settings) -> Decision:
     return Decision(True, patch=({"op": "replace", "path": "/nope/deeper", "value": 1},))
 
 
@@ -120,7 +119,7 @@ def test_a_patch_that_does_not_apply_is_an_error() -> None:
     assert outcome.messages[0].startswith("[bad-patch] internal error: JsonPointerException: ")
 
 
-def _reads_view(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+def _reads_view(review: Review, view: ClusterView, settings: Settings) -> Decision:
     return allowed()
 
 

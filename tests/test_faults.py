@@ -31,7 +31,6 @@ from pytest_aiohttp import AiohttpServer
 
 import policies
 from policies import unique_hostnames
-from policies.gateway.refs import Claim
 from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, eventually
 from tests.support import admission_review, make_view
 from webhook.cluster.client import Endpoint, KubeClient
@@ -79,7 +78,7 @@ def keys(objects: Any) -> set[tuple[str, str]]:
 @contextlib.asynccontextmanager
 async def watched(
     fake: FakeApiServer, aiohttp_server: AiohttpServer
-) -> AsyncIterator[tuple[MemoryView[Claim], CollectorRegistry]]:
+) -> AsyncIterator[tuple[MemoryView, CollectorRegistry]]:
     server = await aiohttp_server(fake.app())
 
     async def headers() -> dict[str, str]:

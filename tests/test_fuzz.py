@@ -28,7 +28,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import policies
-from policies.gateway.refs import Claim
 from tests.support import TLS, admission_review, make_tls, make_view
 from webhook.cluster.memory import MemoryView
 from webhook.core.config import Config
@@ -70,7 +69,7 @@ SHIPPED = policies.builtin()
 ENGINE = Engine(SHIPPED, Config.defaults(SHIPPED))
 
 
-def view() -> MemoryView[Claim]:
+def view() -> MemoryView:
     return make_view(CLUSTER)
 
 

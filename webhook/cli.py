@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import policies
-from policies.gateway.indexers import INDEXERS
+from policies.gateway.indexes import INDEXES
 from webhook.config import ConfigError, load, user_policy_sources
 from webhook.core.config import Config
 from webhook.core.policy import Policy
@@ -258,7 +258,7 @@ def _run_review(args: argparse.Namespace) -> int:
         manifests.load(args.cluster_state, stdin),
         manifests.load(args.old, stdin),
         operation,
-        indexers=INDEXERS,
+        derive=INDEXES,
     )
     sys.stdout.write(
         reports.render(
@@ -270,7 +270,7 @@ def _run_review(args: argparse.Namespace) -> int:
 
 def _run_test(args: argparse.Namespace) -> int:
     known, _ = configured(None, args.policy, args.policy_name_prefix)
-    rows = runner.run(args.dir, {p.name: p for p in known}, INDEXERS)
+    rows = runner.run(args.dir, {p.name: p for p in known}, INDEXES)
     sys.stdout.write(runner.table(rows, _colour()))
     return 0 if all(row.passed for row in rows) else 1
 

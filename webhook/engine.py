@@ -44,13 +44,13 @@ class Engine:
     def policies(self) -> tuple[Policy, ...]:
         return self.validating + self.mutating
 
-    def validate(self, review: Review, view: ClusterView[Any]) -> Outcome:
+    def validate(self, review: Review, view: ClusterView) -> Outcome:
         tally = _Tally()
         for policy, chosen in self._active(self._validating, review):
             tally.add(policy, self._run(policy, chosen, review, view), chosen.mode)
         return tally.outcome(review.object)
 
-    def mutate(self, review: Review, view: ClusterView[Any]) -> Outcome:
+    def mutate(self, review: Review, view: ClusterView) -> Outcome:
         """Runs mutating policies in order, each on the object the previous one left."""
         tally = _Tally()
         current = review
@@ -80,7 +80,7 @@ class Engine:
             yield policy, chosen
 
     def _run(
-        self, policy: Policy, chosen: PolicyConfig, review: Review, view: ClusterView[Any]
+        self, policy: Policy, chosen: PolicyConfig, review: Review, view: ClusterView
     ) -> Decision:
         if policy.referential and not view.synced:
             if self.config.view.not_synced == "Warn":

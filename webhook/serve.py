@@ -16,8 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from policies.gateway.indexers import INDEXERS
-from policies.gateway.refs import Claim
+from policies.gateway.indexes import INDEXES
 from webhook import certs
 from webhook.cluster import client as kubeclient
 from webhook.cluster.memory import MemoryView
@@ -116,9 +115,7 @@ def _present(path: Path) -> bool:
     return path.exists() or path.is_symlink()
 
 
-async def serve(
-    settings: ServeSettings, engine: Engine, view: ClusterView[Any] | None = None
-) -> None:
+async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | None = None) -> None:
     """Serves until SIGTERM; with no `view`, the live one: the cluster watched, holding
     what the engine's policies read, indexed as Gateway API defines (policies.gateway)."""
     watcher = CertWatcher(
@@ -126,7 +123,7 @@ async def serve(
     )
     if watcher.error is not None:
         raise StartupError(watcher.error)
-    live: ReservingView[Claim] | None = None
+    live: ReservingView | None = None
     client: kubeclient.KubeClient | None = None
     if view is None:
         client = await kubeclient.connect(settings.kubeconfig, settings.environ)
@@ -134,7 +131,7 @@ async def serve(
             log.warning("no cluster found (no kubeconfig, not in a pod): the cluster view is empty")
         hold = engine.config.view.reservation_seconds
         kept = kept_fields(engine.policies)
-        memory = MemoryView(synced=client is None, indexers=INDEXERS, kept=kept)
+        memory = MemoryView(synced=client is None, derive=INDEXES, kept=kept)
         live = ReservingView(memory, hold)
         view = live
     state = ServerState(

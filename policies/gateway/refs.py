@@ -1,44 +1,20 @@
-"""How objects point at each other: parentRefs, backendRefs and hostname claims.
+"""How objects point at the objects they use: backendRefs and other object references.
 
-The one parser of each. They are read off the Gateway API routes and the operators' own
-objects (an OpenVox Pool and an OpenBaoCluster each stand for the route their operator
-creates), with namespaces defaulted and the field path of each reference kept for messages.
-Pure functions; the cluster view's indexes and the policies ask the same questions here.
+Read off the Gateway API routes and the operators' own objects (an OpenVox Pool and an
+OpenBaoCluster each stand for the route and Service their operator creates), with namespaces
+defaulted and the field path of each reference kept for messages. parentRefs, hostnames and
+attachment are `policies.gateway.model` and `attachment`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
-from webhook.core import hostnames as names
+from policies.gateway.model import ROUTE_KINDS, route_enabled
 from webhook.core.json import JSONObject
-from webhook.core.kinds import (
-    GATEWAY_GROUP,
-    GRPCROUTE,
-    HTTPROUTE,
-    OPENBAO_CLUSTER,
-    POOL,
-    TLSROUTE,
-    group_kind_of,
-)
-from webhook.core.objects import ObjectKey, as_list, dig, key_of, metadata, owners_of
-
-ROUTE_KINDS = frozenset({TLSROUTE, HTTPROUTE, GRPCROUTE})
-CLAIMANT_KINDS = ROUTE_KINDS | {POOL, OPENBAO_CLUSTER}
-
-
-@dataclass(frozen=True, slots=True)
-class ParentRef:
-    """A Gateway (and listener) an object attaches to; `path` is where it is written, and is
-    not part of its identity (two refs to one listener are the same attachment)."""
-
-    namespace: str
-    name: str
-    section: str | None = None
-    port: int | None = None
-    path: str = field(default="", compare=False)
+from webhook.core.kinds import OPENBAO_CLUSTER, POOL, group_kind_of
+from webhook.core.objects import as_list, dig, metadata
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,75 +28,6 @@ class BackendRef:
     name: str
     port: int | None = None
     path: str = field(default="", compare=False)
-
-
-class Claim(NamedTuple):
-    """An owner's claim of an SNI hostname on a Gateway listener (None: every listener)."""
-
-    hostname: str
-    claimant: ObjectKey
-    owners: tuple[ObjectKey, ...]  # the claimant first; a tuple is 4x smaller than a set
-    parent: ParentRef
-
-    def same_owner(self, other: Claim) -> bool:
-        return any(owner in other.owners for owner in self.owners)
-
-
-def route_enabled(obj: JSONObject) -> bool:
-    """Whether a Pool's route or an OpenBaoCluster's gateway is switched on."""
-    gk = group_kind_of(obj)
-    if gk == POOL:
-        return dig(obj, "spec", "route", "enabled") is True
-    if gk == OPENBAO_CLUSTER:
-        return dig(obj, "spec", "gateway", "enabled") is True
-    return False
-
-
-def parent_refs(obj: JSONObject, namespace: str | None = None) -> list[ParentRef]:
-    """The Gateways (and listeners) the object attaches to, namespaces defaulted to the
-    object's (or `namespace` when it has none).
-
-    A route's parentRef names a Gateway when its group and kind are unset or Gateway's; an
-    explicit `null` is unset too (CRD defaulting prunes nulls before it defaults).
-    """
-    gk = group_kind_of(obj)
-    own = str(metadata(obj).get("namespace") or namespace or "")
-    if gk == POOL:
-        ref = dig(obj, "spec", "route", "gatewayRef")
-        name = dig(ref, "name")
-        if not route_enabled(obj) or not _text(name):
-            return []
-        path = "spec.route.gatewayRef"
-        return [ParentRef(own, name, _text(dig(ref, "sectionName")), path=path)]
-    if gk == OPENBAO_CLUSTER:
-        gateway = dig(obj, "spec", "gateway")
-        name = dig(gateway, "gatewayRef", "name")
-        if not route_enabled(obj) or not _text(name):
-            return []
-        ns = _text(dig(gateway, "gatewayRef", "namespace")) or own
-        path = "spec.gateway.gatewayRef"
-        return [ParentRef(ns, name, _text(dig(gateway, "listenerName")), path=path)]
-    if gk not in ROUTE_KINDS:
-        return []
-    refs = []
-    for i, ref in enumerate(as_list(dig(obj, "spec", "parentRefs"))):
-        if dig(ref, "group") not in (None, GATEWAY_GROUP) or dig(ref, "kind") not in (
-            None,
-            "Gateway",
-        ):
-            continue
-        name = dig(ref, "name")
-        if _text(name):
-            refs.append(
-                ParentRef(
-                    _text(dig(ref, "namespace")) or own,
-                    name,
-                    _text(dig(ref, "sectionName")),
-                    _port(dig(ref, "port")),
-                    f"spec.parentRefs[{i}]",
-                )
-            )
-    return refs
 
 
 def backend_refs(
@@ -173,33 +80,6 @@ def object_ref(raw: object, path: str, namespace: str, kind: str) -> BackendRef 
         _port(dig(raw, "port")),
         path,
     )
-
-
-def hostnames(obj: JSONObject) -> list[str]:
-    """The normalized SNI/Host names the object claims (empty when its route is off)."""
-    gk = group_kind_of(obj)
-    if gk in (POOL, OPENBAO_CLUSTER):
-        path = ("spec", "route", "hostname") if gk == POOL else ("spec", "gateway", "hostname")
-        name = dig(obj, *path)
-        ok = route_enabled(obj) and isinstance(name, str) and name
-        return [names.normalize(name)] if ok else []
-    if gk in ROUTE_KINDS:
-        found = [h for h in as_list(dig(obj, "spec", "hostnames")) if isinstance(h, str) and h]
-        return list(dict.fromkeys(names.normalize(h) for h in found))
-    return []
-
-
-def claims(obj: JSONObject, key: ObjectKey | None = None) -> Iterator[Claim]:
-    """The object's hostname claims, one per hostname and parentRef (`key`: its ObjectKey,
-    when the caller has it, so that an index shares one instance)."""
-    key = key or key_of(obj)
-    if key is None or key.group_kind not in CLAIMANT_KINDS:
-        return
-    owners = owners_of(obj, key)
-    found = hostnames(obj)
-    for parent in parent_refs(obj):
-        for hostname in found:
-            yield Claim(hostname, key, owners, parent)
 
 
 def _text(value: object) -> str | None:

@@ -6,8 +6,6 @@ A Service requires passthrough when it belongs to an OpenVox Pool (Puppet's mTLS
 
 from __future__ import annotations
 
-from typing import Any
-
 from webhook.core.kinds import OPENBAO_CLUSTER, POOL, SERVICE
 from webhook.core.objects import dig, metadata
 from webhook.core.view import ClusterView
@@ -15,7 +13,7 @@ from webhook.core.view import ClusterView
 PASSTHROUGH_LABEL = "edgeguard.io/tls-passthrough"
 
 
-def passthrough_reason(view: ClusterView[Any], namespace: str, service: str) -> str | None:
+def passthrough_reason(view: ClusterView, namespace: str, service: str) -> str | None:
     """Why a Service needs TLS passthrough (a sentence), or None when it does not."""
     if view.get(POOL, namespace, service) is not None:
         return f"it is the Service of OpenVox Pool {namespace}/{service} (Puppet uses mTLS)"

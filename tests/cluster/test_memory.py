@@ -1,11 +1,14 @@
-"""MemoryView: objects by kind and namespace, and the claim, covered-name and reference indexes."""
+"""MemoryView: objects by kind and namespace, slimmed, and the derived indexes it keeps current."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from policies.gateway.refs import Claim, ParentRef
-from tests.support import make_view
+import pytest
+
+from tests.support import KEPT, make_view
+from webhook.cluster.memory import MemoryView
+from webhook.core.json import JSONObject
 from webhook.core.kinds import POOL, TLSROUTE
 from webhook.core.objects import ObjectKey
 
@@ -33,27 +36,53 @@ def key(name: str) -> ObjectKey:
     return ObjectKey("gateway.networking.k8s.io", "TLSRoute", "apps", name)
 
 
-def claim(name: str, hostname: str) -> Claim:
-    return Claim(hostname, key(name), (key(name),), ParentRef("edge", "edge", "tls"))
+class Recorder:
+    """A derived index that records what the view tells it (and, as an overlay, its base)."""
+
+    def __init__(self, base: Recorder | None = None) -> None:
+        self.base = base
+        self.events: list[tuple[str, str, Any]] = []
+
+    def upsert(self, obj: JSONObject, key: ObjectKey) -> None:
+        self.events.append(("upsert", str(key), obj["spec"]["hostnames"]))
+
+    def delete(self, key: ObjectKey) -> None:
+        self.events.append(("delete", str(key), None))
+
+    def reserves(self, obj: JSONObject, key: ObjectKey) -> bool:
+        return bool(obj.get("spec", {}).get("hostnames"))
 
 
-def test_indexes_follow_upserts_and_deletes() -> None:
-    view = make_view([route("a", "A.Example.com."), route("b", "*.example.com")])
-    assert view.claims("a.example.com") == [claim("a", "a.example.com")]
-    assert view.covered("*.example.com") == [claim("a", "a.example.com")]
-    assert view.covered("*.com") == [claim("a", "a.example.com")]
-    assert [o["metadata"]["name"] for o in view.attached("edge", "edge")] == ["a", "b"]
-    assert [o["metadata"]["name"] for o in view.backend_users("apps", "svc")] == ["a", "b"]
-    view.upsert(route("a", "c.example.com", backend="other"))
-    assert view.claims("a.example.com") == []
-    assert view.covered("*.example.com") == [claim("a", "c.example.com")]
-    assert [o["metadata"]["name"] for o in view.backend_users("apps", "svc")] == ["b"]
+def test_derived_indexes_are_told_of_every_write_with_the_slimmed_object() -> None:
+    view = MemoryView([route("a", "A.Example.com.")], derive=[Recorder], kept=KEPT)
+    view.upsert(route("a", "c.example.com"))
     view.delete(TLSROUTE, "apps", "a")
-    assert (view.covered("*.example.com"), view.get(TLSROUTE, "apps", "a"), len(view)) == (
-        [],
-        None,
-        1,
-    )
+    view.delete(TLSROUTE, "apps", "a")  # gone already: nothing to tell
+    recorder = view.derived(Recorder)
+    assert recorder.events == [
+        ("upsert", "TLSRoute apps/a", ["A.Example.com."]),
+        ("upsert", "TLSRoute apps/a", ["c.example.com"]),
+        ("delete", "TLSRoute apps/a", None),
+    ]
+    assert (view.get(TLSROUTE, "apps", "a"), len(view)) == (None, 0)
+
+
+def test_an_overlay_view_makes_its_indexes_over_the_bases() -> None:
+    base = MemoryView(derive=[Recorder], kept=KEPT)
+    overlay = MemoryView(derive=base.derive, kept=KEPT, base=base)
+    assert overlay.derived(Recorder).base is base.derived(Recorder)
+    assert (
+        base.reserves(route("a", "x.example.com"), key("a")),
+        base.reserves(route("b"), key("b")),
+    ) == (True, False)
+
+
+def test_asking_for_an_index_the_view_does_not_keep_names_it() -> None:
+    view = MemoryView(derive=[], kept=KEPT)
+    with pytest.raises(
+        LookupError, match=r"^the view keeps no Recorder index \(see its `derive`\)$"
+    ):
+        view.derived(Recorder)
 
 
 def test_stored_objects_are_slimmed() -> None:

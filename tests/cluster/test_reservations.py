@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from policies.gateway.refs import Claim, ParentRef
+from policies.gateway.topology import Topology
 from tests.fake_apiserver import tls_route
-from tests.support import KEPT, admission_review, make_view
+from tests.support import KEPT, admission_review, claimants, make_view
 from webhook.cluster.memory import slim
 from webhook.cluster.reservations import ReservingView
 from webhook.core.kinds import TLSROUTE
@@ -26,9 +26,8 @@ class Clock:
         return self.now
 
 
-def claim(name: str, hostname: str = HOST) -> Claim:
-    key = ObjectKey(TLSROUTE.group, "TLSRoute", "apps", name)
-    return Claim(hostname, key, (key,), ParentRef("edge", "edge"))
+def key(name: str) -> ObjectKey:
+    return ObjectKey(TLSROUTE.group, "TLSRoute", "apps", name)
 
 
 def review(obj: dict[str, Any] | None, **options: Any) -> Review:
@@ -45,29 +44,29 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def view(clock: Clock) -> ReservingView[Claim]:
+def view(clock: Clock) -> ReservingView:
     return ReservingView(make_view(), hold_seconds=30.0, clock=clock)
 
 
 def test_an_admitted_create_is_claimed_until_the_hold_expires(
-    view: ReservingView[Claim], clock: Clock
+    view: ReservingView, clock: Clock
 ) -> None:
     assert view.admitted(review(tls_route("web", HOST, "Other.example.com.")), allowed=True)
-    assert view.claims("SHOP.example.com.") == [claim("web")]
-    assert view.claims("other.example.com") == [claim("web", "other.example.com")]
+    assert claimants(view, HOST) == ["TLSRoute apps/web"]
+    assert claimants(view, "other.example.com") == ["TLSRoute apps/web"]
     route = tls_route("web", HOST, "Other.example.com.")
     assert view.get(TLSROUTE, "apps", "web") == route
     assert view.list(TLSROUTE) == [route]
-    assert view.attached("edge", "edge") == [route]
-    assert view.backend_users("apps", "web") == [route]
+    topology = view.derived(Topology)
+    assert topology.backend_users("apps", "web") == {key("web"): None}
     clock.now += 29.9
     assert view.pending == 1
     clock.now += 0.1
-    assert view.claims(HOST) == []
+    assert claimants(view, HOST) == []
     assert view.pending == 0
     assert view.get(TLSROUTE, "apps", "web") is None
     assert view.list(TLSROUTE) == []
-    assert view.attached("edge", "edge") == []
+    assert view.derived(Topology).backend_users("apps", "web") == {}
 
 
 @pytest.mark.parametrize(
@@ -80,27 +79,27 @@ def test_an_admitted_create_is_claimed_until_the_hold_expires(
     ids=["dry-run", "denied", "delete"],
 )
 def test_nothing_is_reserved_for(
-    view: ReservingView[Claim], request_review: Review, allowed: bool
+    view: ReservingView, request_review: Review, allowed: bool
 ) -> None:
     assert view.admitted(request_review, allowed) is False
-    assert view.claims(HOST) == []
+    assert claimants(view, HOST) == []
     assert view.pending == 0
 
 
-def test_a_kind_that_claims_nothing_is_not_reserved(view: ReservingView[Claim]) -> None:
+def test_a_kind_that_claims_nothing_is_not_reserved(view: ReservingView) -> None:
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "a"}}
     assert view.admitted(review(service), allowed=True) is False
     assert view.pending == 0
 
 
-def test_the_watch_showing_the_object_clears_its_reservation(view: ReservingView[Claim]) -> None:
+def test_the_watch_showing_the_object_clears_its_reservation(view: ReservingView) -> None:
     view.admitted(review(tls_route("web", HOST)), allowed=True)
     view.upsert(with_version(tls_route("web", HOST), "7"))
     assert view.pending == 0
-    assert view.claims(HOST) == [claim("web")]  # now from the watched object, once
+    assert claimants(view, HOST) == ["TLSRoute apps/web"]  # now from the watched object, once
 
 
-def test_an_update_is_held_until_a_newer_version_is_seen(view: ReservingView[Claim]) -> None:
+def test_an_update_is_held_until_a_newer_version_is_seen(view: ReservingView) -> None:
     view.upsert(with_version(tls_route("web", "old.example.com"), "7"))
     moved = with_version(tls_route("web", HOST), "7")  # UPDATE: admitted against version 7
     old = with_version(tls_route("web", "old.example.com"), "7")
@@ -108,35 +107,35 @@ def test_an_update_is_held_until_a_newer_version_is_seen(view: ReservingView[Cla
     view.upsert(with_version(tls_route("web", "old.example.com"), "7"))  # a relist of the old
     assert view.get(TLSROUTE, "apps", "web") == slim(moved, KEPT)  # the admitted version wins
     assert view.list(TLSROUTE, "apps") == [slim(moved, KEPT)]
-    assert view.claims(HOST) == [claim("web")]
+    assert claimants(view, HOST) == ["TLSRoute apps/web"]
     # The old hostname stays taken until the watch shows the update (it may yet fail).
-    assert view.claims("old.example.com") == [claim("web", "old.example.com")]
+    assert claimants(view, "old.example.com") == ["TLSRoute apps/web"]
     view.upsert(with_version(tls_route("web", HOST), "8"))
     assert view.pending == 0
-    assert view.claims("old.example.com") == []
-    assert view.claims(HOST) == [claim("web")]
+    assert claimants(view, "old.example.com") == []
+    assert claimants(view, HOST) == ["TLSRoute apps/web"]
 
 
-def test_a_deletion_seen_in_the_watch_clears_the_reservation(view: ReservingView[Claim]) -> None:
+def test_a_deletion_seen_in_the_watch_clears_the_reservation(view: ReservingView) -> None:
     view.admitted(review(tls_route("web", HOST)), allowed=True)
     view.delete(TLSROUTE, "apps", "web")
     assert view.pending == 0
-    assert view.claims(HOST) == []
+    assert claimants(view, HOST) == []
 
 
 def test_reserving_again_replaces_the_earlier_reservation(
-    view: ReservingView[Claim], clock: Clock
+    view: ReservingView, clock: Clock
 ) -> None:
     view.admitted(review(tls_route("web", "first.example.com")), allowed=True)
     clock.now += 20.0
     view.admitted(review(tls_route("web", HOST)), allowed=True)
-    assert view.claims("first.example.com") == []
+    assert claimants(view, "first.example.com") == []
     clock.now += 20.0  # the first reservation's deadline has passed, the second's has not
-    assert view.claims(HOST) == [claim("web")]
+    assert claimants(view, HOST) == ["TLSRoute apps/web"]
     assert view.pending == 1
 
 
-def test_the_view_reports_the_memory_views_sync_state(view: ReservingView[Claim]) -> None:
+def test_the_view_reports_the_memory_views_sync_state(view: ReservingView) -> None:
     view.mark_synced(False)
     assert (view.synced, view.memory.synced) == (False, False)
     view.mark_synced()

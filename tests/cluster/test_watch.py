@@ -19,9 +19,11 @@ from prometheus_client import CollectorRegistry
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from policies import unique_hostnames
-from policies.gateway.refs import Claim, ParentRef, claims
+from policies.gateway.claims import CLUSTER
+from policies.gateway.model import Route
+from policies.gateway.topology import Topology, claims_of
 from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, eventually, tls_route
-from tests.support import admission_review, make_view
+from tests.support import admission_review, claimants, make_view
 from webhook.cluster.client import Endpoint, KubeClient
 from webhook.cluster.reservations import ReservingView
 from webhook.cluster.watch import ClusterWatch, ViewMetrics, WatchSettings, rbac_rules
@@ -57,7 +59,7 @@ class Clock:
 
 @dataclass
 class Live:
-    view: ReservingView[Claim]
+    view: ReservingView
     watch: ClusterWatch
     registry: CollectorRegistry
     clock: Clock
@@ -135,9 +137,8 @@ def openbao(name: str, hostname: str) -> dict[str, Any]:
     }
 
 
-def claim_of(kind: GroupKind, name: str, hostname: str) -> Claim:
-    key = ObjectKey(kind.group, kind.kind, "apps", name)
-    return Claim(hostname, key, (key,), ParentRef("edge", "edge"))
+def claim_of(kind: GroupKind, name: str) -> list[str]:
+    return [str(ObjectKey(kind.group, kind.kind, "apps", name))]
 
 
 def queries(fake: FakeApiServer, path: str) -> list[list[tuple[str, str]]]:
@@ -173,7 +174,7 @@ async def test_first_sync_lists_every_page_then_watches_from_the_list_version(
             },
             "spec": {},
         }
-        assert lv.view.claims("app.example.com") == [claim_of(TLSROUTE, "web", "app.example.com")]
+        assert claimants(lv.view, "app.example.com") == claim_of(TLSROUTE, "web")
         requests = queries(fake, "/api/v1/services")
         assert requests[:3] == [
             [("limit", "2")],
@@ -197,16 +198,16 @@ async def test_watch_events_update_objects_and_claims(
     async with live(fake, aiohttp_server) as lv:
         await eventually(lambda: lv.view.synced and fake.watching(TLSROUTE))
         fake.create(tls_route("web", "app.example.com"))
-        await eventually(lambda: lv.view.claims("app.example.com"))
-        assert lv.view.claims("APP.example.com.") == [claim_of(TLSROUTE, "web", "app.example.com")]
+        await eventually(lambda: claimants(lv.view, "app.example.com"))
+        assert claimants(lv.view, "APP.example.com.") == claim_of(TLSROUTE, "web")
         fake.update(tls_route("web", "api.example.com"))
-        await eventually(lambda: lv.view.claims("api.example.com"))
-        assert lv.view.claims("app.example.com") == []
+        await eventually(lambda: claimants(lv.view, "api.example.com"))
+        assert claimants(lv.view, "app.example.com") == []
         route = lv.view.get(TLSROUTE, "apps", "web")
         assert route is not None and route["spec"]["hostnames"] == ["api.example.com"]
         fake.delete(TLSROUTE, "apps", "web")
         await eventually(lambda: lv.view.get(TLSROUTE, "apps", "web") is None)
-        assert lv.view.claims("api.example.com") == []
+        assert claimants(lv.view, "api.example.com") == []
         assert lv.samples("edgeguard_view_relists_total") == {}
 
 
@@ -242,7 +243,7 @@ async def test_410_gone_relists_and_drops_what_was_deleted_meanwhile(
         fake.expire(TLSROUTE)
         await eventually(lambda: lv.view.get(TLSROUTE, "apps", "b") is None)
         assert [r["metadata"]["name"] for r in lv.view.list(TLSROUTE)] == ["a"]
-        assert lv.view.claims("b.example.com") == []
+        assert claimants(lv.view, "b.example.com") == []
         assert lv.samples("edgeguard_view_relists_total") == {(str(TLSROUTE),): 1.0}
         assert lv.samples("edgeguard_view_watch_errors_total") == {(str(TLSROUTE), "gone"): 1.0}
         assert lv.view.synced
@@ -302,9 +303,7 @@ async def test_a_crd_installed_later_is_watched_without_a_restart(
         fake.create(openbao("vault", "vault.example.com"))
         await eventually(lambda: lv.view.get(OPENBAO_CLUSTER, "apps", "vault") is not None)
         assert lv.sample("edgeguard_view_kind_served", OPENBAO_CLUSTER) == 1.0
-        assert lv.view.claims("vault.example.com") == [
-            claim_of(OPENBAO_CLUSTER, "vault", "vault.example.com")
-        ]
+        assert claimants(lv.view, "vault.example.com") == claim_of(OPENBAO_CLUSTER, "vault")
         fake.uninstall(OPENBAO_CLUSTER)
         await eventually(lambda: lv.view.get(OPENBAO_CLUSTER, "apps", "vault") is None)
         assert lv.sample("edgeguard_view_kind_served", OPENBAO_CLUSTER) == 0.0
@@ -318,7 +317,8 @@ async def test_readyz_answers_503_until_every_kind_is_listed(
     async with live(fake, aiohttp_server) as lv:
         engine = Engine([], Config.defaults([]))
         client = await aiohttp_client(make_app(ServerState(engine, lv.view)))
-        await eventually(lambda: len([r for r in fake.requests if "watch=true" in r]) == 11)
+        watched = len(KINDS) - 1  # every kind but the held one lists, then watches
+        await eventually(lambda: len([r for r in fake.requests if "watch=true" in r]) == watched)
         assert not lv.view.synced and not lv.watch.synced
         assert await ready(client) == (503, {"ready": False, "checks": {"view": False}})
         fake.release()
@@ -345,8 +345,11 @@ async def test_rbac_rules_are_exactly_what_the_loop_reads(
         ("gateway.networking.k8s.io", "gateways"),
         ("gateway.networking.k8s.io", "grpcroutes"),
         ("gateway.networking.k8s.io", "httproutes"),
+        ("gateway.networking.k8s.io", "listenersets"),
         ("gateway.networking.k8s.io", "referencegrants"),
+        ("gateway.networking.k8s.io", "tcproutes"),
         ("gateway.networking.k8s.io", "tlsroutes"),
+        ("gateway.networking.k8s.io", "udproutes"),
         ("openbao.org", "openbaoclusters"),
         ("openvox.voxpupuli.org", "certificates"),
         ("openvox.voxpupuli.org", "pools"),
@@ -366,11 +369,16 @@ def _group_resource(path: str) -> tuple[str, str] | None:
 # --- The reservation race, through the real server and the live watch ---------------------------
 
 
-def _first_claim_wins(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
-    for mine in claims(review.current):
-        for other in view.claims(mine.hostname):
-            if other.claimant != mine.claimant and not other.same_owner(mine):
-                return denied(f"hostname {mine.hostname} is already claimed by {other.claimant}")
+def _first_claim_wins(review: Review, view: ClusterView, settings: Settings) -> Decision:
+    topology = view.derived(Topology)
+    route = Route.parse(review.current)
+    for mine in claims_of(route, topology.attach(route)) if route is not None else ():
+        if mine.slot != CLUSTER:
+            continue
+        for holder, claims in topology.exact(CLUSTER, mine.hostname).items():
+            if holder != mine.holder:
+                other = next(iter(claims))
+                return denied(f"hostname {mine.hostname} is already claimed by {other}")
     return allowed()
 
 
@@ -379,7 +387,7 @@ FIRST_CLAIM_WINS = Policy(
 )
 
 
-def reserving_state(policies: Sequence[Policy], view: ReservingView[Claim]) -> ServerState:
+def reserving_state(policies: Sequence[Policy], view: ReservingView) -> ServerState:
     """The server as serve() wires it: each /validate verdict reserves before the next."""
     engine = Engine(policies, Config.defaults(policies))
     return ServerState(engine, view, admitted=view.admitted)
@@ -390,8 +398,6 @@ async def admit(client: Client, obj: dict[str, Any], dry_run: bool = False) -> A
     async with client.post("/validate", json=body) as response:
         assert response.status == 200
         return (await response.json())["response"]
-
-
 
 
 @pytest.mark.parametrize(
@@ -423,9 +429,7 @@ async def test_concurrent_admissions_of_one_hostname_admit_exactly_one(
 
         fake.create(tls_route(winner, "shop.example.com"))
         await eventually(lambda: lv.view.pending == 0)
-        assert lv.view.claims("shop.example.com") == [
-            claim_of(TLSROUTE, winner, "shop.example.com")
-        ]
+        assert claimants(lv.view, "shop.example.com") == claim_of(TLSROUTE, winner)
         late = await admit(client, tls_route("late", "shop.example.com"))
         assert late["allowed"] is False
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import policies
-from policies.gateway.indexers import INDEXERS
+from policies.gateway.indexes import INDEXES
 from tests.support import TESTS
 from webhook.offline.cases import Case, discover, run_case
 
@@ -15,5 +15,5 @@ POLICIES = {p.name: p for p in policies.builtin()}
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_case(case: Case) -> None:
-    result = run_case(case, POLICIES, INDEXERS)
+    result = run_case(case, POLICIES, INDEXES)
     assert result.problems == ()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from policies.gateway.indexers import INDEXERS
+from policies.gateway.indexes import INDEXES
 from tests.support import ADD_TEAM, NO_FORBIDDEN, SHARED_DATA, WARNS, widget
 from webhook.cli import main
 from webhook.core.config import Config
@@ -281,7 +281,7 @@ def test_show_mutations_prints_each_patch_and_the_result_as_yaml() -> None:
         [NO_FORBIDDEN, WARNS, ADD_TEAM], Config.defaults([NO_FORBIDDEN, WARNS, ADD_TEAM])
     )
     documents = manifests.parse(json.dumps(widget("w1", {"warn": "1"})), "w.json")
-    run = reviewing.review(engine, documents, indexers=INDEXERS)
+    run = reviewing.review(engine, documents, derive=INDEXES)
     assert text(run, show_mutations=True) == (
         "w.json:1: Widget default/w1 (CREATE)\n"
         "  PASS  no-forbidden-label\n"

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from policies.gateway.listeners import protocol_mode
-from policies.gateway.refs import ParentRef
+from policies.gateway.model import Gateway
 from policies.passthrough import selection
 
 
@@ -18,20 +17,22 @@ from policies.passthrough import selection
         ({"name": "tls", "protocol": "TLS"}, "TLS/Terminate"),
         ({"name": "https", "protocol": "HTTPS"}, "HTTPS/Terminate"),
         ({"name": "web", "protocol": "HTTP"}, "HTTP"),
+        ({"name": "odd", "protocol": "HTTP", "tls": {"mode": "Passthrough"}}, "HTTP"),
     ],
 )
 def test_mode(listener: dict[str, Any], expected: str) -> None:
-    assert protocol_mode(listener) == expected
+    gateway = Gateway.parse({"metadata": {"name": "g"}, "spec": {"listeners": [listener]}})
+    assert gateway.listeners[0].protocol_mode == expected
 
 
 @pytest.mark.parametrize(
-    ("parent", "expected"),
+    ("section", "port", "expected"),
     [
-        (ParentRef("ns", "gw"), "s"),
-        (ParentRef("ns", "gw", "tls"), " named 'tls'"),
-        (ParentRef("ns", "gw", None, 443), " on port 443"),
-        (ParentRef("ns", "gw", "tls", 443), " named 'tls' on port 443"),
+        (None, None, "s"),
+        ("tls", None, " named 'tls'"),
+        (None, 443, " on port 443"),
+        ("tls", 443, " named 'tls' on port 443"),
     ],
 )
-def test_selection(parent: ParentRef, expected: str) -> None:
-    assert selection(parent) == expected
+def test_selection(section: str | None, port: int | None, expected: str) -> None:
+    assert selection(section, port) == expected

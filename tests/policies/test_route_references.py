@@ -7,19 +7,28 @@ from typing import Any
 
 import pytest
 
-from policies.gateway.indexers import INDEXERS
-from policies.gateway.refs import BackendRef, Claim, ParentRef
+from policies.gateway.indexes import INDEXES
+from policies.gateway.model import Gateway
+from policies.gateway.refs import BackendRef
 from policies.route_references import (
     POLICY,
     gateway_refs,
-    parents,
     permits,
-    render_selector,
+    render,
     route_refs,
 )
 from tests.support import KEPT, make_view
 from webhook.cluster.memory import MemoryView
-from webhook.core.kinds import GATEWAY, HTTPROUTE, TLSROUTE, GroupKind
+from webhook.core.kinds import (
+    GATEWAY,
+    GRPCROUTE,
+    HTTPROUTE,
+    LISTENERSET,
+    TCPROUTE,
+    TLSROUTE,
+    UDPROUTE,
+    GroupKind,
+)
 from webhook.core.policy import Mode
 from webhook.core.review import Review
 
@@ -71,25 +80,13 @@ def test_permits(grant: dict[str, Any], expected: bool) -> None:
     ],
 )
 def test_render_selector(selector: object, text: str) -> None:
-    assert render_selector(selector) == text
-
-
-def test_parents_keep_field_paths_and_skip_non_gateways() -> None:
-    route = {
-        "apiVersion": f"{GW}/v1",
-        "kind": "HTTPRoute",
-        "spec": {
-            "parentRefs": [
-                {"kind": "Service", "group": "", "name": "mesh"},
-                {"name": "edge", "sectionName": "tls", "port": 443},
-                {"name": "other", "namespace": "infra", "group": GW, "kind": "Gateway"},
-            ]
-        },
+    listener = {
+        "name": "l",
+        "protocol": "HTTP",
+        "allowedRoutes": {"namespaces": {"from": "Selector", "selector": selector}},
     }
-    assert list(parents(route, "apps")) == [
-        ("spec.parentRefs[1]", ParentRef("apps", "edge", "tls", 443)),
-        ("spec.parentRefs[2]", ParentRef("infra", "other", None, None)),
-    ]
+    gateway = Gateway.parse({"metadata": {"name": "g"}, "spec": {"listeners": [listener]}})
+    assert render(gateway.listeners[0]) == text
 
 
 def test_route_refs_include_mirrors_at_both_levels() -> None:
@@ -129,11 +126,11 @@ def test_gateway_refs_include_client_certificate() -> None:
     ]
 
 
-class _CountingView(MemoryView[Claim]):
+class _CountingView(MemoryView):
     """Records every list() so the test can prove no namespace-wide scan happens."""
 
     def __init__(self, objects: Sequence[Mapping[str, Any]]) -> None:
-        super().__init__(objects, indexers=INDEXERS, kept=KEPT)
+        super().__init__(objects, derive=INDEXES, kept=KEPT)
         self.listed: list[tuple[GroupKind, str | None]] = []
 
     def list(self, kind: GroupKind, namespace: str | None = None) -> Sequence[Mapping[str, Any]]:
@@ -181,4 +178,12 @@ def test_listener_refusing_kind_and_namespace_names_both() -> None:
 def test_policy_shape() -> None:
     assert POLICY.default_mode is Mode.WARN
     assert POLICY.referential
-    assert POLICY.kinds == {TLSROUTE, HTTPROUTE, GATEWAY, GroupKind(GW, "GRPCRoute")}
+    assert POLICY.kinds == {
+        TLSROUTE,
+        HTTPROUTE,
+        GRPCROUTE,
+        TCPROUTE,
+        UDPROUTE,
+        GATEWAY,
+        LISTENERSET,
+    }

@@ -6,16 +6,11 @@ from typing import Any
 
 import pytest
 
-from policies.gateway.refs import Claim, ParentRef
-from policies.unique_hostnames import (
-    Attachment,
-    Rival,
-    field_of,
-    read_settings,
-    shared_listener,
-)
-from tests.support import make_view
+from policies.gateway.claims import ALL_SECTIONS, CLUSTER, Claim, Slot, Unresolved
+from policies.gateway.model import ListenerId, Parent, Route
+from policies.unique_hostnames import read_settings, where_of
 from webhook.core.hostnames import parent_wildcards
+from webhook.core.kinds import GATEWAY_GROUP, TLSROUTE
 from webhook.core.objects import ObjectKey
 
 ROUTE = ObjectKey("gateway.networking.k8s.io", "TLSRoute", "ns", "other")
@@ -55,33 +50,60 @@ def test_read_settings_refuses_unknown_values(settings: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("api_version", "kind", "spec", "expected"),
     [
-        ("openvox.voxpupuli.org/v1alpha1", "Pool", {}, "spec.route.hostname"),
-        ("openbao.org/v1alpha1", "OpenBaoCluster", {}, "spec.gateway.hostname"),
+        (
+            "openvox.voxpupuli.org/v1alpha1",
+            "Pool",
+            {"route": {"enabled": True, "hostname": "B.example.com"}},
+            "spec.route.hostname",
+        ),
+        (
+            "openbao.org/v1alpha1",
+            "OpenBaoCluster",
+            {"gateway": {"enabled": True, "hostname": "b.example.com."}},
+            "spec.gateway.hostname",
+        ),
         (
             "gateway.networking.k8s.io/v1alpha2",
             "TLSRoute",
             {"hostnames": ["a.example.com", "B.Example.com."]},
             "spec.hostnames[1]",
         ),
+        ("gateway.networking.k8s.io/v1", "TLSRoute", {}, "spec.hostnames"),
     ],
 )
-def test_field_of(api_version: str, kind: str, spec: dict[str, Any], expected: str) -> None:
+def test_hostname_field(api_version: str, kind: str, spec: dict[str, Any], expected: str) -> None:
     obj = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}, "spec": spec}
-    assert field_of(obj, "b.example.com") == expected
+    route = Route.parse(obj, "ns")
+    assert route is not None
+    assert route.hostname_field("b.example.com") == expected
+
+
+RIVAL = Claim(
+    "a.example.com",
+    CLUSTER,
+    ROUTE,
+    ROUTE,
+    TLSROUTE,
+    Parent(GATEWAY_GROUP, "Gateway", "ns", "gw", "tls", path="spec.parentRefs[0]"),
+)
 
 
 @pytest.mark.parametrize(
-    ("mine", "theirs", "expected"),
+    ("slots", "expected"),
     [
-        (ParentRef("ns", "gw"), ParentRef("ns", "gw"), ""),
-        (ParentRef("ns", "gw", "tls"), ParentRef("ns", "gw"), " listener 'tls'"),
-        (ParentRef("ns", "gw", "tls"), ParentRef("ns", "gw", "tls-alt"), None),
-        (ParentRef("ns", "gw", None, 443), ParentRef("ns", "gw", None, 8443), None),
-        (ParentRef("ns", "gw"), ParentRef("other", "gw"), None),
+        ([], "Gateway ns/gw"),
+        ([ListenerId("Gateway", "ns", "gw", "a")], "Gateway ns/gw listener 'a'"),
+        (
+            [ListenerId("Gateway", "ns", "gw", "a"), ListenerId("Gateway", "ns", "gw", "b")],
+            "Gateway ns/gw listeners 'a', 'b'",
+        ),
+        (
+            [ListenerId("Gateway", "ns", "gw", "a"), ListenerId("ListenerSet", "ns", "ls", "c")],
+            "Gateway ns/gw listener 'a' and ListenerSet ns/ls listener 'c'",
+        ),
+        ([Unresolved("Gateway", "ns", "gw", ALL_SECTIONS)], "Gateway ns/gw listener 'tls'"),
+        ([Unresolved("Gateway", "ns", "gw", "x")], "Gateway ns/gw listener 'x'"),
     ],
 )
-def test_shared_listener_without_the_gateway(
-    mine: ParentRef, theirs: ParentRef, expected: str | None
-) -> None:
-    rival = Rival(Claim("a.example.com", ROUTE, (ROUTE,), theirs), {})
-    assert shared_listener({}, mine, rival, Attachment(make_view())) == expected
+def test_where_a_collision_is_named(slots: list[Slot], expected: str) -> None:
+    assert where_of(slots, RIVAL) == expected

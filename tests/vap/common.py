@@ -7,7 +7,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from policies.gateway.refs import Claim
 from tests.support import SHARED_DATA, make_view
 from webhook.cluster.memory import MemoryView
 from webhook.core.config import Config, PolicyConfig
@@ -86,12 +85,12 @@ def namespace(name: str = "apps", **labels: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
 
 
-def decide(policy: Policy, review: Review, view: MemoryView[Claim] | None = None) -> Decision:
+def decide(policy: Policy, review: Review, view: MemoryView | None = None) -> Decision:
     return policy(review, view or make_view(), {})
 
 
 def engine_outcome(
-    policy: Policy, review: Review, view: MemoryView[Claim] | None = None
+    policy: Policy, review: Review, view: MemoryView | None = None
 ) -> Outcome:
     config = Config(MappingProxyType({policy.name: PolicyConfig(policy.default_mode)}))
     return Engine([policy], config).validate(review, view or make_view())

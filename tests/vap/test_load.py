@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from policies.gateway.indexers import INDEXERS
+from policies.gateway.indexes import INDEXES
 from tests.support import TESTS
 from tests.vap.common import (
     BINDING,
@@ -153,7 +153,7 @@ def test_there_are_allow_and_deny_cases_for_both_real_policies() -> None:
     "case", CASES, ids=[c.path.relative_to(c.path.parents[2]).as_posix() for c in CASES]
 )
 def test_case(case: Case) -> None:
-    assert run_case(case, policies_for_cases(), INDEXERS).problems == ()
+    assert run_case(case, policies_for_cases(), INDEXES).problems == ()
 
 
 # --- errors at load ---------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 `MemoryView` implements `ClusterView` with one writer (the watch loop, or a loader of files);
 every lookup on the admission path is a dictionary lookup, never a scan of every object. What
-it indexes and which spec fields it keeps are given by the wiring (`Indexers`, `KeptFields`).
+it derives and which spec fields it keeps are given by the wiring (`Deriving`, `KeptFields`).
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ from __future__ import annotations
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Generic
+from typing import Any, cast
 
-from webhook.core.hostnames import is_wildcard, normalize, parent_wildcards
 from webhook.core.json import JSONObject
 from webhook.core.kinds import GroupKind, group_kind_of
 from webhook.core.objects import ObjectKey, key_of, metadata
-from webhook.core.view import ClaimT, Indexers, KeptFields, Slot
+from webhook.core.view import Derived, DerivedT, Deriving, KeptFields
 
 DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 # The metadata policies read; the rest (uid, resourceVersion, managedFields, timestamps) is
@@ -54,9 +53,7 @@ def slim(obj: JSONObject, kept: KeptFields) -> JSONObject:
     return interned
 
 
-def _kept_spec(
-    kept: KeptFields, kind: GroupKind | None, spec: Mapping[str, Any]
-) -> dict[str, Any]:
+def _kept_spec(kept: KeptFields, kind: GroupKind | None, spec: Mapping[str, Any]) -> dict[str, Any]:
     """The spec fields policies read of a cached object of this kind (all, for other kinds).
 
     `a.b` keeps only `b` of each item of the list `a` (items without it are dropped)."""
@@ -97,25 +94,31 @@ def _interned(value: Any, depth: int) -> Any:
     return value
 
 
-class MemoryView(Generic[ClaimT]):
-    """An indexed, in-memory ClusterView. Only its owner calls `upsert` and `delete`."""
+class MemoryView:
+    """An indexed, in-memory ClusterView. Only its owner calls `upsert` and `delete`.
+
+    `derive` makes the derived indexes it keeps current (each told of every write); with
+    `base`, each is made over the base view's instance of it (an overlay: pending objects).
+    """
 
     def __init__(
         self,
         objects: Iterable[JSONObject] = (),
         synced: bool = True,
         *,
-        indexers: Indexers[ClaimT],
+        derive: Sequence[Deriving],
         kept: KeptFields,
+        base: MemoryView | None = None,
     ) -> None:
-        self.indexers, self.kept = indexers, kept
+        self.derive, self.kept = tuple(derive), kept
         self._objects: dict[GroupKind, dict[str, dict[str, JSONObject]]] = defaultdict(
             lambda: defaultdict(dict)
         )
-        self._claims: dict[str, dict[ObjectKey, list[ClaimT]]] = defaultdict(dict)
-        self._covered: dict[str, dict[ObjectKey, list[ClaimT]]] = defaultdict(dict)
-        self._attached: dict[Slot, dict[ObjectKey, JSONObject]] = defaultdict(dict)
-        self._backends: dict[Slot, dict[ObjectKey, JSONObject]] = defaultdict(dict)
+        bases: Sequence[Derived | None] = (
+            base._indexes if base is not None else [None] * len(self.derive)
+        )
+        self._indexes: list[Derived] = [make(b) for make, b in zip(self.derive, bases, strict=True)]
+        self._by_type: dict[type, Derived] = {type(index): index for index in self._indexes}
         self._synced = synced
         for obj in objects:
             self.upsert(obj)
@@ -143,37 +146,25 @@ class MemoryView(Generic[ClaimT]):
             return list(namespaces.get(namespace, {}).values())
         return [obj for names in namespaces.values() for obj in names.values()]
 
-    def claims(self, hostname: str) -> Sequence[ClaimT]:
-        found = self._claims.get(normalize(hostname))
-        return [claim for group in found.values() for claim in group] if found else []
+    def derived(self, kind: type[DerivedT]) -> DerivedT:
+        found = self._by_type.get(kind)
+        if found is None:
+            raise LookupError(f"the view keeps no {kind.__name__} index (see its `derive`)")
+        return cast(DerivedT, found)
 
-    def covered(self, wildcard: str) -> Sequence[ClaimT]:
-        """Claims of the names a wildcard covers (`*.example.com`: `a.example.com`, ...)."""
-        found = self._covered.get(normalize(wildcard))
-        return [claim for group in found.values() for claim in group] if found else []
-
-    def attached(self, namespace: str, gateway: str) -> Sequence[JSONObject]:
-        return list(self._attached.get((namespace, gateway), {}).values())
-
-    def backend_users(self, namespace: str, service: str) -> Sequence[JSONObject]:
-        return list(self._backends.get((namespace, service), {}).values())
+    def reserves(self, obj: JSONObject, key: ObjectKey) -> bool:
+        """Whether any derived index needs the object visible before the watch shows it."""
+        return any(index.reserves(obj, key) for index in self._indexes)
 
     def upsert(self, obj: JSONObject) -> None:
         obj = slim(obj, self.kept)  # first, so the index keys share the interned strings
         key = key_of(obj)
         if key is None:
             return
-        self.delete(key.group_kind, key.namespace, key.name)
-        self._objects[key.group_kind][key.namespace][key.name] = obj
-        for claim in self.indexers.claims(obj, key):
-            self._claims[claim.hostname].setdefault(key, []).append(claim)
-            if not is_wildcard(claim.hostname):
-                for wildcard in parent_wildcards(claim.hostname):
-                    self._covered[wildcard].setdefault(key, []).append(claim)
-        for slot in self.indexers.parents(obj):
-            self._attached[slot][key] = obj
-        for slot in self.indexers.backends(obj):
-            self._backends[slot][key] = obj
+        names = self._objects[key.group_kind][key.namespace]
+        names[key.name] = obj
+        for index in self._indexes:
+            index.upsert(obj, key)
 
     def delete(self, kind: GroupKind, namespace: str | None, name: str) -> None:
         names = self._objects.get(kind, {}).get(namespace or "")
@@ -181,19 +172,5 @@ class MemoryView(Generic[ClaimT]):
         if old is None:
             return
         key = ObjectKey(kind.group, kind.kind, namespace or "", name)
-        for claim in self.indexers.claims(old, key):
-            self._drop(self._claims, claim.hostname, key)
-            for wildcard in parent_wildcards(claim.hostname):
-                self._drop(self._covered, wildcard, key)
-        for slot in self.indexers.parents(old):
-            self._drop(self._attached, slot, key)
-        for slot in self.indexers.backends(old):
-            self._drop(self._backends, slot, key)
-
-    @staticmethod
-    def _drop(index: dict[Any, dict[ObjectKey, Any]], slot: Any, key: ObjectKey) -> None:
-        entries = index.get(slot)
-        if entries is not None:
-            entries.pop(key, None)
-            if not entries:
-                del index[slot]
+        for index in self._indexes:
+            index.delete(key)

@@ -10,14 +10,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic
 
 from webhook.cluster.memory import MemoryView
 from webhook.core.json import JSONObject
 from webhook.core.kinds import GroupKind
 from webhook.core.objects import ObjectKey, key_of, metadata
 from webhook.core.review import Review
-from webhook.core.view import ClaimT
+from webhook.core.view import DerivedT
 
 RESERVING_OPERATIONS = frozenset({"CREATE", "UPDATE"})
 
@@ -29,24 +28,25 @@ class Reservation:
     expires: float
 
 
-class ReservingView(Generic[ClaimT]):
+class ReservingView:
     """A ClusterView over the watched MemoryView plus the objects reserved by admission.
 
     Reads are a union: a reserved object is visible (its version wins over the watched one),
     and the watched version's claims still count, so an UPDATE moving a hostname frees the old
-    one only once the watch shows it.
+    one only once the watch shows it. The pending objects' derived indexes are overlays on the
+    watched ones (their routes attach to the watched Gateways).
     """
 
     def __init__(
         self,
-        memory: MemoryView[ClaimT],
+        memory: MemoryView,
         hold_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.memory = memory
         self.hold_seconds = hold_seconds
         self._clock = clock
-        self._pending = MemoryView(indexers=memory.indexers, kept=memory.kept)
+        self._pending = MemoryView(derive=memory.derive, kept=memory.kept, base=memory)
         self._held: dict[ObjectKey, Reservation] = {}
         self._expiry: deque[Reservation] = deque()
 
@@ -64,29 +64,8 @@ class ReservingView(Generic[ClaimT]):
         watched = self.memory.list(kind, namespace)
         return _union(watched, self._pending.list(kind, namespace)) if self._live() else watched
 
-    def claims(self, hostname: str) -> Sequence[ClaimT]:
-        watched = self.memory.claims(hostname)
-        if not self._live():
-            return watched
-        known = set(watched)
-        return [*watched, *(c for c in self._pending.claims(hostname) if c not in known)]
-
-    def covered(self, wildcard: str) -> Sequence[ClaimT]:
-        watched = self.memory.covered(wildcard)
-        if not self._live():
-            return watched
-        known = set(watched)
-        return [*watched, *(c for c in self._pending.covered(wildcard) if c not in known)]
-
-    def attached(self, namespace: str, gateway: str) -> Sequence[JSONObject]:
-        watched = self.memory.attached(namespace, gateway)
-        pending = self._pending.attached(namespace, gateway) if self._live() else ()
-        return _union(watched, pending) if pending else watched
-
-    def backend_users(self, namespace: str, service: str) -> Sequence[JSONObject]:
-        watched = self.memory.backend_users(namespace, service)
-        pending = self._pending.backend_users(namespace, service) if self._live() else ()
-        return _union(watched, pending) if pending else watched
+    def derived(self, kind: type[DerivedT]) -> DerivedT:
+        return self._pending.derived(kind) if self._live() else self.memory.derived(kind)
 
     # The server's side: reservations.
 
@@ -118,7 +97,7 @@ class ReservingView(Generic[ClaimT]):
         if key is None or not meta["name"]:
             return False
         self._release(key)
-        if not any(self.memory.indexers.claims(obj, key)):
+        if not self.memory.reserves(obj, key):
             return False
         version = str(meta.get("resourceVersion") or "")
         reservation = Reservation(key, version, self._clock() + self.hold_seconds)

@@ -42,6 +42,9 @@ GATEWAY = GroupKind(GATEWAY_GROUP, "Gateway")
 HTTPROUTE = GroupKind(GATEWAY_GROUP, "HTTPRoute")
 GRPCROUTE = GroupKind(GATEWAY_GROUP, "GRPCRoute")
 TLSROUTE = GroupKind(GATEWAY_GROUP, "TLSRoute")
+TCPROUTE = GroupKind(GATEWAY_GROUP, "TCPRoute")
+UDPROUTE = GroupKind(GATEWAY_GROUP, "UDPRoute")
+LISTENERSET = GroupKind(GATEWAY_GROUP, "ListenerSet")
 REFERENCEGRANT = GroupKind(GATEWAY_GROUP, "ReferenceGrant")
 POOL = GroupKind(OPENVOX_GROUP, "Pool")
 SERVER = GroupKind(OPENVOX_GROUP, "Server")
@@ -60,6 +63,9 @@ KINDS: dict[GroupKind, KindInfo] = {
         KindInfo(HTTPROUTE, "httproutes", ("v1", "v1beta1")),
         KindInfo(GRPCROUTE, "grpcroutes", ("v1",)),
         KindInfo(TLSROUTE, "tlsroutes", ("v1", "v1alpha2", "v1alpha3")),
+        KindInfo(TCPROUTE, "tcproutes", ("v1", "v1alpha2")),
+        KindInfo(UDPROUTE, "udproutes", ("v1", "v1alpha2")),
+        KindInfo(LISTENERSET, "listenersets", ("v1",)),
         KindInfo(REFERENCEGRANT, "referencegrants", ("v1", "v1beta1")),
         KindInfo(POOL, "pools", ("v1alpha1",)),
         KindInfo(SERVER, "servers", ("v1alpha1",)),

@@ -16,7 +16,7 @@ from webhook.core.review import Review
 from webhook.core.view import ClusterView, KeptFields
 
 Settings = Mapping[str, Any]
-Check = Callable[[Review, ClusterView[Any], Settings], Decision]
+Check = Callable[[Review, ClusterView, Settings], Decision]
 
 
 class Mode(enum.Enum):
@@ -53,7 +53,7 @@ class Policy:
     def matches(self, review: Review) -> bool:
         return review.group_kind in self.kinds and review.operation in self.operations
 
-    def __call__(self, review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+    def __call__(self, review: Review, view: ClusterView, settings: Settings) -> Decision:
         return self.check(review, view, settings)
 
 

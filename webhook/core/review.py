@@ -52,6 +52,8 @@ class Review:
     api_version: str = "admission.k8s.io/v1"
     source: str = ""
     group_kind: GroupKind = field(init=False, repr=False, compare=False)
+    # What policies work out once per request and share (the attachment model's answer).
+    memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Asked by every policy, many times per request: computed once.

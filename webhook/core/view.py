@@ -1,15 +1,15 @@
 """The cluster as policies see it: the read-only `ClusterView`, and the seams that fill it.
 
-`ClusterView` answers by kind, namespace and name, and from indexes (hostname claims, the
-objects attached to a Gateway, the users of a Service). What goes into those indexes is domain
-knowledge the framework does not have: the wiring supplies it as `Indexers`, and the fields a
-cached object keeps as `KeptFields`. Protocols and aliases only; no implementation here.
+`ClusterView` answers by kind, namespace and name, and hands out derived indexes: domain
+structures (Gateway API's attachment graph, for one) that the view keeps current on each write
+but does not understand. The wiring supplies them as `Derived` factories, and the fields a cached
+object keeps as `KeptFields`. Protocols and aliases only; no implementation here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from webhook.core.json import JSONObject
 from webhook.core.kinds import GroupKind
@@ -18,23 +18,27 @@ from webhook.core.objects import ObjectKey
 # Of each kind, the top-level spec fields a cached object keeps ("rules.backendRefs": only the
 # backendRefs of each rule). A kind not listed keeps its whole spec.
 KeptFields = Mapping[GroupKind, tuple[str, ...]]
-# Where an object is filed in a name index: (namespace, name) of a Gateway or a Service.
-Slot = tuple[str, str]
 
 
-class Claim(Hashable, Protocol):
-    """What the view needs of a hostname claim: the (normalized) name it is filed under."""
+class Derived(Protocol):
+    """An index the view keeps current: told of each object as the view keeps it, after it is
+    stored (`upsert`) and after it is removed (`delete`). `reserves` says whether an admitted
+    object must be visible to the next admission before the watch shows it."""
 
-    @property
-    def hostname(self) -> str: ...
+    def upsert(self, obj: JSONObject, key: ObjectKey) -> None: ...
+
+    def delete(self, key: ObjectKey) -> None: ...
+
+    def reserves(self, obj: JSONObject, key: ObjectKey) -> bool: ...
 
 
-ClaimT = TypeVar("ClaimT", bound=Claim)
-ClaimT_co = TypeVar("ClaimT_co", bound=Claim, covariant=True)
+DerivedT = TypeVar("DerivedT", bound=Derived)
+# Makes a derived index; given the base view's instance for an overlay (pending objects).
+Deriving = Callable[[Any], Derived]
 
 
-class ClusterView(Protocol[ClaimT_co]):
-    """Read-only access to the cluster's current objects and indexes."""
+class ClusterView(Protocol):
+    """Read-only access to the cluster's current objects and derived indexes."""
 
     @property
     def synced(self) -> bool: ...
@@ -43,25 +47,4 @@ class ClusterView(Protocol[ClaimT_co]):
 
     def list(self, kind: GroupKind, namespace: str | None = None) -> Sequence[JSONObject]: ...
 
-    def claims(self, hostname: str) -> Sequence[ClaimT_co]: ...
-
-    def covered(self, wildcard: str) -> Sequence[ClaimT_co]: ...
-
-    def attached(self, namespace: str, gateway: str) -> Sequence[JSONObject]: ...
-
-    def backend_users(self, namespace: str, service: str) -> Sequence[JSONObject]: ...
-
-
-class Indexers(Protocol[ClaimT_co]):
-    """How the view files an object in its indexes (called on the object as the view keeps it).
-
-    `claims`: the hostnames it claims (`ClusterView.claims`, and `covered` for the wildcards
-    covering them); `parents`: the Gateways it attaches to (`attached`); `backends`: the
-    Services it sends traffic to (`backend_users`).
-    """
-
-    def claims(self, obj: JSONObject, key: ObjectKey) -> Iterable[ClaimT_co]: ...
-
-    def parents(self, obj: JSONObject) -> Iterable[Slot]: ...
-
-    def backends(self, obj: JSONObject) -> Iterable[Slot]: ...
+    def derived(self, kind: type[DerivedT]) -> DerivedT: ...

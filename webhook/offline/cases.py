@@ -31,7 +31,7 @@ from webhook.core.config import Config, PolicyConfig
 from webhook.core.outcome import Outcome
 from webhook.core.policy import Mode, Policy, kept_fields
 from webhook.core.review import Review
-from webhook.core.view import Indexers
+from webhook.core.view import Deriving
 from webhook.engine import Engine
 from webhook.yamlio.manifests import ManifestError, load, read_value
 
@@ -103,9 +103,7 @@ def discover(root: Path) -> list[Case]:
     return cases
 
 
-def run_case(
-    case: Case, policies: Mapping[str, Policy], indexers: Indexers[Any]
-) -> CaseResult:
+def run_case(case: Case, policies: Mapping[str, Policy], derive: Sequence[Deriving]) -> CaseResult:
     """The case's request admitted by its policy alone, over a view that keeps only what
     that policy reads (so a field it reads but does not declare fails its cases)."""
     policy = policies.get(case.policy)
@@ -114,7 +112,7 @@ def run_case(
     spec = case.spec
     files = [case.path.parent / str(p) for p in spec.get("clusterFiles") or []]
     cluster = [*(doc.obj for doc in load(str(f) for f in files)), *(spec.get("cluster") or [])]
-    view = MemoryView(cluster, indexers=indexers, kept=kept_fields([policy]))
+    view = MemoryView(cluster, derive=derive, kept=kept_fields([policy]))
     mode = Mode(spec["mode"]) if "mode" in spec else policy.default_mode
     settings = dict(policy.defaults) | dict(spec.get("settings") or {})
     config = Config(MappingProxyType({policy.name: PolicyConfig(mode, frozenset(), settings)}))

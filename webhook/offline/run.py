@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from webhook.cluster.memory import MemoryView
 from webhook.core.decision import PatchOp
@@ -19,7 +18,7 @@ from webhook.core.objects import ObjectKey, key_of
 from webhook.core.outcome import Outcome, Result
 from webhook.core.policy import kept_fields
 from webhook.core.review import Review
-from webhook.core.view import Indexers
+from webhook.core.view import Deriving
 from webhook.engine import Engine
 from webhook.yamlio.manifests import Document
 
@@ -90,14 +89,14 @@ def review(
     old: Iterable[Document] = (),
     operation: str = "CREATE",
     *,
-    indexers: Indexers[Any],
+    derive: Sequence[Deriving],
 ) -> Run:
     """Admit every document. For UPDATE, an object with no old version is a CREATE.
 
-    The view holds what the engine's policies read, filed by `indexers`."""
+    The view holds what the engine's policies read, indexed by `derive`."""
     view = MemoryView(
         [*(d.obj for d in cluster), *(d.obj for d in documents)],
-        indexers=indexers,
+        derive=derive,
         kept=kept_fields(engine.policies),
     )
     # An old object matches a new one by group, kind, namespace and name.
@@ -116,7 +115,7 @@ def review(
 def _admit(
     engine: Engine,
     modes: Mapping[str, str],
-    view: MemoryView[Any],
+    view: MemoryView,
     doc: Document,
     old: JSONObject | None,
 ) -> ObjectReport:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from webhook.core.policy import Policy
 from webhook.core.review import ReviewError
-from webhook.core.view import Indexers
+from webhook.core.view import Deriving
 from webhook.offline import cases, suites
 from webhook.offline.cases import Row
 from webhook.yamlio.manifests import ManifestError, read_value
@@ -20,19 +19,19 @@ from webhook.yamlio.manifests import ManifestError, read_value
 HEADERS = ("CASE", "POLICY", "EXPECTED", "GOT", "RESULT")
 
 
-def run(root: Path, known: Mapping[str, Policy], indexers: Indexers[Any]) -> list[Row]:
+def run(root: Path, known: Mapping[str, Policy], derive: Sequence[Deriving]) -> list[Row]:
     """Every row under root; unreadable files raise ManifestError (exit 2)."""
     if not root.is_dir():
         raise ManifestError(str(root), 0, "not a directory")
-    rows = [_case_row(case, known, indexers) for case in cases.discover(root)]
+    rows = [_case_row(case, known, derive) for case in cases.discover(root)]
     for path in suites.discover(root):
-        rows.extend(suites.run(path, read_value(str(path)), known, indexers))
+        rows.extend(suites.run(path, read_value(str(path)), known, derive))
     return rows
 
 
-def _case_row(case: cases.Case, known: Mapping[str, Policy], indexers: Indexers[Any]) -> Row:
+def _case_row(case: cases.Case, known: Mapping[str, Policy], derive: Sequence[Deriving]) -> Row:
     try:
-        return cases.row(cases.run_case(case, known, indexers))
+        return cases.row(cases.run_case(case, known, derive))
     except (ValueError, ReviewError, KeyError) as exc:
         return Row(case.name, case.policy, case.verdict, "-", (f"{case.path}: {exc}",))
 

@@ -21,14 +21,14 @@ Resources run through `webhook.offline.run.review`, the very path `edgeguard rev
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from webhook.config import load as load_config
 from webhook.core.outcome import Result
 from webhook.core.policy import Policy
-from webhook.core.view import Indexers
+from webhook.core.view import Deriving
 from webhook.engine import Engine
 from webhook.offline.cases import Row
 from webhook.offline.run import ObjectReport, Verdict, review
@@ -54,7 +54,7 @@ def discover(root: Path) -> list[Path]:
 
 
 def run(
-    path: Path, spec: Any, known: Mapping[str, Policy], indexers: Indexers[Any]
+    path: Path, spec: Any, known: Mapping[str, Policy], derive: Sequence[Deriving]
 ) -> list[Row]:
     """The rows of one suite file; a malformed file raises ManifestError naming it."""
     if not isinstance(spec, dict) or not isinstance(spec.get("results"), list):
@@ -69,7 +69,7 @@ def run(
         _documents(path, spec, "clusterState"),
         _documents(path, spec, "oldResources"),
         str(spec.get("operation", "CREATE")),
-        indexers=indexers,
+        derive=derive,
     )
     objects = {_name(report.document): report for report in reviewed.objects}
     title = str(spec.get("name") or path.parent.name)

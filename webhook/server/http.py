@@ -36,13 +36,13 @@ DEFAULT_MAX_BODY = 3 * 1024 * 1024
 # timeout of its own: without this the handler (and SIGTERM's drain) waits for it forever.
 DEFAULT_BODY_SECONDS = 10.0
 JSON_TYPES = ("application/json",)
-Decide = Callable[[Review, ClusterView[Any]], Outcome]
+Decide = Callable[[Review, ClusterView], Outcome]
 
 
 @dataclass
 class ServerState:
     engine: Engine
-    view: ClusterView[Any]
+    view: ClusterView
     metrics: Metrics = field(default_factory=Metrics)
     max_body: int = DEFAULT_MAX_BODY
     body_seconds: float = DEFAULT_BODY_SECONDS

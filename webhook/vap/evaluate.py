@@ -118,13 +118,13 @@ class BoundPolicy:
             description=f"ValidatingAdmissionPolicy {self.policy.name!r}, binding {self.binding!r}",
         )
 
-    def __call__(self, review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+    def __call__(self, review: Review, view: ClusterView, settings: Settings) -> Decision:
         found = self.evaluate(review, view)
         if not found.annotations:
             return found.decision
         return dataclasses.replace(found.decision, audit=tuple(sorted(found.annotations.items())))
 
-    def evaluate(self, review: Review, view: ClusterView[Any]) -> Evaluation:
+    def evaluate(self, review: Review, view: ClusterView) -> Evaluation:
         try:
             if not self._selects(review, view):
                 return Evaluation(verdict(()), {})
@@ -138,7 +138,7 @@ class BoundPolicy:
         annotations = dict(self._annotate(run, failures))
         return _evaluation(failures, annotations)
 
-    def _selects(self, review: Review, view: ClusterView[Any]) -> bool:
+    def _selects(self, review: Review, view: ClusterView) -> bool:
         def labels() -> Mapping[str, str]:
             namespace = review.namespace or "default"
             found = view.get(NAMESPACE, None, namespace)
@@ -153,7 +153,7 @@ class BoundPolicy:
             self.binding_match is None or self.binding_match.selects(review, labels)
         )
 
-    def _run(self, review: Review, view: ClusterView[Any]) -> _Run:
+    def _run(self, review: Review, view: ClusterView) -> _Run:
         env = self.policy.env
         data: dict[str, Any] = {
             "object": review.object,
@@ -270,7 +270,7 @@ def _type(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _namespace_object(review: Review, view: ClusterView[Any]) -> Mapping[str, Any] | None:
+def _namespace_object(review: Review, view: ClusterView) -> Mapping[str, Any] | None:
     res = BY_KIND.get(review.group_kind)
     if res is None or not res.namespaced:
         return None

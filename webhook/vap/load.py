@@ -51,7 +51,6 @@ IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 QUALIFIED = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 
 
-
 class VAPError(Exception):
     """A user policy problem, located: `file:line: what is wrong`."""
 

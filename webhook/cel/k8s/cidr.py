@@ -91,9 +91,7 @@ OVERLOADS: tuple[Overload, ...] = (
     global_("isCIDR", "is_cidr_string", ("string",), "bool", is_cidr),
     member("containsIP", "cidr_contains_ip_ip", ("opaque", "opaque"), "bool", contains_ip),
     member("containsIP", "cidr_contains_ip_string", ("opaque", "string"), "bool", contains_ip),
-    member(
-        "containsCIDR", "cidr_contains_cidr_cidr", ("opaque", "opaque"), "bool", contains_cidr
-    ),
+    member("containsCIDR", "cidr_contains_cidr_cidr", ("opaque", "opaque"), "bool", contains_cidr),
     member(
         "containsCIDR", "cidr_contains_cidr_string", ("opaque", "string"), "bool", contains_cidr
     ),

@@ -12,8 +12,21 @@ from typing import Literal
 # "opaque" is how the Kubernetes opaque types (IP, CIDR, URL, Quantity, Semver, Format) travel:
 # a tagged map, see `webhook.cel.k8s.opaque`.
 TypeName = Literal[
-    "bool", "int", "uint", "double", "string", "bytes", "null", "duration", "timestamp",
-    "dyn", "list", "list(string)", "map", "map(string, list(string))", "opaque",
+    "bool",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bytes",
+    "null",
+    "duration",
+    "timestamp",
+    "dyn",
+    "list",
+    "list(string)",
+    "map",
+    "map(string, list(string))",
+    "opaque",
 ]
 
 
@@ -28,7 +41,10 @@ class Overload:
 
 
 def member(
-    function: str, id: str, params: tuple[TypeName, ...], result: TypeName,
+    function: str,
+    id: str,
+    params: tuple[TypeName, ...],
+    result: TypeName,
     impl: Callable[..., object],
 ) -> Overload:
     """A receiver-style overload: `params[0]` is the receiver."""
@@ -36,7 +52,10 @@ def member(
 
 
 def global_(
-    function: str, id: str, params: tuple[TypeName, ...], result: TypeName,
+    function: str,
+    id: str,
+    params: tuple[TypeName, ...],
+    result: TypeName,
     impl: Callable[..., object],
 ) -> Overload:
     return Overload(function, id, params, result, impl)

@@ -23,9 +23,7 @@ _DNS1123_SUBDOMAIN = _DNS1123_LABEL + "(\\." + _DNS1123_LABEL + ")*"
 _DNS1035_LABEL = "[a-z]([-a-z0-9]*[a-z0-9])?"
 _QUALIFIED_NAME = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _LABEL_VALUE = "(" + _QUALIFIED_NAME + ")?"
-_DATETIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
-)
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
 
 def _regex_error(message: str, pattern: str, *examples: str) -> str:
@@ -53,33 +51,44 @@ _is_label_value = _matcher(_LABEL_VALUE)
 def dns1123_label(text: str) -> list[str]:
     errors = [_max_len(63)] if len(text) > 63 else []
     if not _is_label(text):
-        errors.append(_regex_error(
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or"
-            " '-', and must start and end with an alphanumeric character",
-            _DNS1123_LABEL, "my-name", "123-abc",
-        ))
+        errors.append(
+            _regex_error(
+                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or"
+                " '-', and must start and end with an alphanumeric character",
+                _DNS1123_LABEL,
+                "my-name",
+                "123-abc",
+            )
+        )
     return errors
 
 
 def dns1123_subdomain(text: str) -> list[str]:
     errors = [_max_len(253)] if len(text) > 253 else []
     if not _is_subdomain(text):
-        errors.append(_regex_error(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters,"
-            " '-' or '.', and must start and end with an alphanumeric character",
-            _DNS1123_SUBDOMAIN, "example.com",
-        ))
+        errors.append(
+            _regex_error(
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters,"
+                " '-' or '.', and must start and end with an alphanumeric character",
+                _DNS1123_SUBDOMAIN,
+                "example.com",
+            )
+        )
     return errors
 
 
 def dns1035_label(text: str) -> list[str]:
     errors = [_max_len(63)] if len(text) > 63 else []
     if not _is_1035(text):
-        errors.append(_regex_error(
-            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start"
-            " with an alphabetic character, and end with an alphanumeric character",
-            _DNS1035_LABEL, "my-name", "abc-123",
-        ))
+        errors.append(
+            _regex_error(
+                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start"
+                " with an alphabetic character, and end with an alphanumeric character",
+                _DNS1035_LABEL,
+                "my-name",
+                "abc-123",
+            )
+        )
     return errors
 
 
@@ -103,9 +112,10 @@ def qualified_name(text: str) -> list[str]:
     elif len(name) > 63:
         errors.append("name part " + _max_len(63))
     if name and not _is_qualified(name):
-        errors.append("name part " + _regex_error(
-            _QUALIFIED_MESSAGE, _QUALIFIED_NAME, "MyName", "my.name", "123-abc"
-        ))
+        errors.append(
+            "name part "
+            + _regex_error(_QUALIFIED_MESSAGE, _QUALIFIED_NAME, "MyName", "my.name", "123-abc")
+        )
     return errors
 
 
@@ -118,19 +128,26 @@ _QUALIFIED_MESSAGE = (
 def label_value(text: str) -> list[str]:
     errors = [_max_len(63)] if len(text) > 63 else []
     if not _is_label_value(text):
-        errors.append(_regex_error(
-            "a valid label must be an empty string or consist of alphanumeric characters, '-',"
-            " '_' or '.', and must start and end with an alphanumeric character",
-            _LABEL_VALUE, "MyValue", "my_value", "12345",
-        ))
+        errors.append(
+            _regex_error(
+                "a valid label must be an empty string or consist of alphanumeric characters, '-',"
+                " '_' or '.', and must start and end with an alphanumeric character",
+                _LABEL_VALUE,
+                "MyValue",
+                "my_value",
+                "12345",
+            )
+        )
     return errors
 
 
 def _prefix(check: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
     """A generateName prefix may end in '-': mask it as apimachinery's maskTrailingDash does."""
+
     def validate(text: str) -> list[str]:
         masked = text[:-1] + "a" if len(text) > 1 and text.endswith("-") else text
         return check(masked)
+
     return validate
 
 
@@ -141,6 +158,7 @@ def _one(check: Callable[[str], object], message: str) -> Callable[[str], list[s
         except ValueError:
             return [message]
         return []
+
     return validate
 
 

@@ -15,8 +15,16 @@ from webhook.cel.k8s.declaration import Overload, TypeName, member
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # Kinds that may be searched for with indexOf/lastIndexOf (the runtime dispatches on kind).
 _ELEMENT_KINDS: tuple[TypeName, ...] = (
-    "bool", "int", "uint", "double", "string", "bytes", "duration", "timestamp",
-    "list", "map",
+    "bool",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bytes",
+    "duration",
+    "timestamp",
+    "list",
+    "map",
 )
 
 

@@ -20,9 +20,7 @@ _COMPARE: Mapping[str, Callable[[Mapping[str, object], Mapping[str, object]], in
 def compare_to(left: Mapping[str, object], right: Mapping[str, object]) -> int:
     kind = opaque.type_of(left)
     if kind not in _COMPARE or opaque.type_of(right) != kind:
-        raise TypeError(
-            f"no such overload: {kind}.compareTo({opaque.type_of(right)})"
-        )
+        raise TypeError(f"no such overload: {kind}.compareTo({opaque.type_of(right)})")
     return _COMPARE[kind](left, right)
 
 

@@ -22,11 +22,21 @@ _FORMAT = re.compile(r"([+-]?)(\d*)(?:\.(\d*))?(.*)", re.DOTALL)
 _EXPONENT = re.compile(r"[eE]([+-]?\d+)")
 _SUFFIXES: Mapping[str, Fraction] = {
     "": Fraction(1),
-    "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 10**3),
-    "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9),
-    "T": Fraction(10**12), "P": Fraction(10**15), "E": Fraction(10**18),
-    "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30),
-    "Ti": Fraction(2**40), "Pi": Fraction(2**50), "Ei": Fraction(2**60),
+    "n": Fraction(1, 10**9),
+    "u": Fraction(1, 10**6),
+    "m": Fraction(1, 10**3),
+    "k": Fraction(10**3),
+    "M": Fraction(10**6),
+    "G": Fraction(10**9),
+    "T": Fraction(10**12),
+    "P": Fraction(10**15),
+    "E": Fraction(10**18),
+    "Ki": Fraction(2**10),
+    "Mi": Fraction(2**20),
+    "Gi": Fraction(2**30),
+    "Ti": Fraction(2**40),
+    "Pi": Fraction(2**50),
+    "Ei": Fraction(2**60),
 }
 
 
@@ -120,7 +130,10 @@ OVERLOADS: tuple[Overload, ...] = (
     member("isInteger", "quantity_is_integer", ("opaque",), "bool", is_integer),
     member("asInteger", "quantity_as_integer", ("opaque",), "int", as_integer),
     member(
-        "asApproximateFloat", "quantity_as_approximate_float", ("opaque",), "double",
+        "asApproximateFloat",
+        "quantity_as_approximate_float",
+        ("opaque",),
+        "double",
         as_approximate_float,
     ),
     member("add", "quantity_add", ("opaque", "opaque"), "opaque", add),

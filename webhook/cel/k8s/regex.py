@@ -45,7 +45,10 @@ OVERLOADS: tuple[Overload, ...] = (
     member("find", "string_find_string", ("string", "string"), "string", find),
     member("findAll", "string_find_all_string", ("string", "string"), "list(string)", find_all),
     member(
-        "findAll", "string_find_all_string_int", ("string", "string", "int"), "list(string)",
+        "findAll",
+        "string_find_all_string_int",
+        ("string", "string", "int"),
+        "list(string)",
         find_all,
     ),
 )

@@ -1,0 +1,12 @@
+"""The view's derived indexes for Gateway API: the attachment topology.
+
+Supplied to the view by the wiring (`edgeguard serve`, review, test), so the framework never
+parses a route itself.
+"""
+
+from __future__ import annotations
+
+from policies.gateway.topology import Topology
+from webhook.core.view import Deriving
+
+INDEXES: tuple[Deriving, ...] = (Topology,)
