@@ -270,11 +270,13 @@ def refusal_reasons(refusal: Refusal, parent: ParentAttachment) -> str:
             reasons.append(f"admits only {kinds}")
         elif why is Refused.NAMESPACE:
             reasons.append(
-                f"does not admit routes from its namespace (allowedRoutes.namespaces.from: "
-                f"{listener.namespaces_from})"
+                "does not admit routes from the object's namespace "
+                f"(allowedRoutes.namespaces.from: {listener.namespaces_from})"
             )
         else:
-            reasons.append(f"has hostname {listener.hostname}, which its hostnames do not match")
+            reasons.append(
+                f"has hostname {listener.hostname}, which the object's hostnames do not match"
+            )
     return " and ".join(reasons)
 
 
