@@ -8,7 +8,7 @@ guesses about a Gateway that is not in it (operator objects then get a warning).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+import heapq
 from dataclasses import dataclass
 
 from policies.gateway.attachment import Attachment, ParentAttachment, Reason, Refusal, Refused
@@ -303,7 +303,8 @@ def check_listener_update(
     new: JSONObject, old: JSONObject, view: ClusterView, settings: Settings
 ) -> Decision:
     """Deny turning a Passthrough listener (of a Gateway or a ListenerSet) off while objects
-    that need passthrough are attached to it."""
+    that need passthrough are attached to it. Each attached object is judged once, however
+    many listeners it is on; at most MAX_NAMED listeners and objects are named."""
     owner_kind = LISTENER_SET_KIND if old.get("kind") == LISTENER_SET_KIND else GATEWAY_KIND
     parse = ListenerSetModel.parse if owner_kind == LISTENER_SET_KIND else GatewayModel.parse
     current = {item.name: item for item in parse(new).listeners}
@@ -311,13 +312,18 @@ def check_listener_update(
     namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
     owner = f"{owner_kind} {namespace}/{name}"
     topo = topology(view)
-    messages = []
+    needs: dict[ObjectKey, bool] = {}
+    messages: list[str] = []
+    more = 0
     for listener in parse(old).listeners:
         now = current.get(listener.name)
         if not listener.passthrough or (now is not None and now.passthrough):
             continue
-        listener_id = ListenerId(owner_kind, namespace, name, listener.name)
-        users, more = passthrough_users(topo.on_listener(listener_id), view, settings)
+        attached = topo.on_listener(ListenerId(owner_kind, namespace, name, listener.name))
+        if len(messages) >= MAX_NAMED:  # only counted from here: does any user need it?
+            more += any(_needs(key, needs, view, settings) for key in attached)
+            continue
+        users = [key for key in attached if _needs(key, needs, view, settings)]
         if not users:
             continue
         if now is None:
@@ -325,28 +331,28 @@ def check_listener_update(
         else:
             what = f"spec.listeners[{now.index}]: changing {listener.describe()} of {owner}"
             what += f" to {now.protocol_mode}"
-        listed = ", ".join(users) + (f" and {more} more" if more else "")
+        named = ", ".join(str(key) for key in heapq.nsmallest(MAX_NAMED, users, key=str))
+        extra = len(users) - MAX_NAMED
+        listed = named + (f" and {extra} more" if extra > 0 else "")
         messages.append(
             f"{what} would stop passing TLS through for these attached routes, which require "
             f"passthrough: {listed}; keep the listener with {PASSTHROUGH}, or first "
             "move these routes to another Passthrough listener (their sectionName) or delete "
             "them"
         )
+    if more:
+        messages.append(f"... and {more} more listeners like these, not listed")
     return denied(*messages)
 
 
-def passthrough_users(
-    attached: Iterable[ObjectKey], view: ClusterView, settings: Settings
-) -> tuple[list[str], int]:
-    """The attached objects that need passthrough: the first MAX_NAMED by name, and how many
-    more there are."""
-    users = []
-    for key in attached:
+def _needs(
+    key: ObjectKey, memo: dict[ObjectKey, bool], view: ClusterView, settings: Settings
+) -> bool:
+    found = memo.get(key)
+    if found is None:
         obj = view.get(key.group_kind, key.namespace, key.name)
-        if obj is not None and requires_passthrough(obj, view, settings):
-            users.append(str(key))
-    users.sort()
-    return users[:MAX_NAMED], max(0, len(users) - MAX_NAMED)
+        found = memo[key] = obj is not None and requires_passthrough(obj, view, settings)
+    return found
 
 
 def requires_passthrough(obj: JSONObject, view: ClusterView, settings: Settings) -> bool:

@@ -39,6 +39,7 @@ MERGING_KINDS = (HTTPROUTE, GRPCROUTE)
 CONFLICT, MERGE, OVERLAP = "conflict", "merge", "overlap"
 KEPT = " (allowed: this object already claimed the hostname there before this update)"
 MAX_FINDINGS = 10
+MAX_LISTENERS = 5  # listeners named for one collision; the rest are counted
 
 
 class Lookup(enum.Enum):
@@ -55,8 +56,23 @@ class Found:
     hostname: str  # the object's effective hostname
     name: str  # the name the rival claims (the hostname, or a wildcard, or a covered name)
     rival: Claim
-    slots: list[Slot] = field(default_factory=list)
+    slots: dict[Slot, None] = field(default_factory=dict)  # the first MAX_LISTENERS + 1
     kept: bool = False
+    shared: bool = False  # on a listener (or unresolved parent), not only cluster-wide
+    more_slots: int = 0
+
+    def add(self, slot: Slot) -> None:
+        """Where they collide; a cluster-wide collision is only named where no listener is
+        shared, and listeners past MAX_LISTENERS are counted."""
+        if slot in self.slots:
+            return
+        if slot != CLUSTER and not self.shared:
+            self.shared = True
+            self.slots = {s: None for s in self.slots if s != CLUSTER}
+        if len(self.slots) < MAX_LISTENERS:
+            self.slots[slot] = None
+        else:
+            self.more_slots += 1
 
 
 @dataclass(frozen=True)
@@ -158,6 +174,7 @@ class Search:
         self.kept, self.reported = kept, reported
         self.found: dict[tuple[Lookup, str, str, ObjectKey], Found] = {}
         self.unnamed: dict[tuple[Lookup, str, str], int] = {}
+        self.groups: dict[tuple[Lookup, str, str], dict[ObjectKey, Found]] = {}
 
     def run(self, claims: list[Claim]) -> None:
         mine = [(claim, slot) for claim in claims for slot in self.lookup_slots(claim)]
@@ -193,34 +210,34 @@ class Search:
             return
         me = self.route.holder
         others = len(holders) - (me in holders)
-        if lookup is Lookup.EXACT:
+        if lookup is Lookup.EXACT and self.reported:
             others -= sum(1 for key in self.reported if key in holders and key != me)
+        group = (lookup, mine.hostname, name)
+        named_here = self.groups.setdefault(group, {})
         named = 0
         # Rivals already named for this name: add this slot to theirs (a bounded loop).
-        for key, found in self.found.items():
-            if key[:3] == (lookup, mine.hostname, name) and key[3] in holders:
-                if slot not in found.slots and self.shown(slot, found):
-                    found.slots.append(slot)
+        shared = slot != CLUSTER
+        for holder, found in named_here.items():
+            if holder in holders:
+                if shared or not found.shared:
+                    found.add(slot)
                 named += 1
-        for holder, claims in holders.items():
-            if len(self.found) >= MAX_FINDINGS:
-                break
-            if holder == me or (lookup is Lookup.EXACT and holder in self.reported):
-                continue
-            key = (lookup, mine.hostname, name, holder)
-            if key in self.found:
-                continue
-            rival = next(iter(claims.values()))
-            kept = (mine.slot, mine.hostname) in self.kept
-            shown = rival.hostname if lookup is Lookup.COVERS else name
-            self.found[key] = Found(lookup, mine.hostname, shown, rival, [slot], kept)
-            named += 1
-        group = (lookup, mine.hostname, name)
+        if len(self.found) < MAX_FINDINGS:
+            for holder, claims in holders.items():
+                if len(self.found) >= MAX_FINDINGS:
+                    break
+                if holder == me or holder in named_here:
+                    continue
+                if lookup is Lookup.EXACT and holder in self.reported:
+                    continue
+                rival = next(iter(claims.values()))
+                kept = (mine.slot, mine.hostname) in self.kept
+                shown = rival.hostname if lookup is Lookup.COVERS else name
+                found = Found(lookup, mine.hostname, shown, rival, kept=kept)
+                found.add(slot)
+                self.found[(*group, holder)] = named_here[holder] = found
+                named += 1
         self.unnamed[group] = max(self.unnamed.get(group, 0), others - named)
-
-    def shown(self, slot: Slot, found: Found) -> bool:
-        """A cluster-wide collision is only named where no listener is shared."""
-        return slot != CLUSTER or not any(s != CLUSTER for s in found.slots)
 
     def findings(self) -> list[Finding]:
         return [describe(self.route, found) for found in self.found.values()]
@@ -240,7 +257,8 @@ def describe(route: Route, found: Found) -> Finding:
     rival = found.rival
     shared = [slot for slot in found.slots if slot != CLUSTER]
     scoped = "" if shared else " (setting scope: cluster)"
-    on = f"on {where_of(shared, rival)} by {rival_text(rival)}{scoped}"
+    more = f" and {found.more_slots} more listeners" if found.more_slots else ""
+    on = f"on {where_of(shared, rival)}{more} by {rival_text(rival)}{scoped}"
     where = f"{route.hostname_field(found.hostname)}: {hostname_text(route, found.hostname)}"
     source = str(rival.holder)
     if found.lookup is Lookup.COVERS:
@@ -305,9 +323,9 @@ def where_of(slots: list[Slot], rival: Claim) -> str:
     for owner, names in groups.items():
         if not names:
             parts.append(owner)
-        else:
-            label = " listener " if len(names) == 1 else " listeners "
-            parts.append(owner + label + ", ".join(map(repr, names)))
+            continue
+        label = " listener " if len(names) == 1 else " listeners "
+        parts.append(owner + label + ", ".join(map(repr, names)))
     return " and ".join(parts)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from webhook.core import hostnames as names
 from webhook.core.json import JSONObject
@@ -62,9 +63,9 @@ OPEN_TO_EXPLICIT = frozenset({("TLS", "Terminate")})
 CORE_PROTOCOLS = frozenset(protocol for protocol, _ in SERVED)
 
 
-@dataclass(frozen=True, slots=True)
-class ListenerId:
-    """A listener by the object that defines it: a Gateway's own, or a ListenerSet's."""
+class ListenerId(NamedTuple):
+    """A listener by the object that defines it: a Gateway's own, or a ListenerSet's (a
+    tuple: it is hashed on every claim lookup)."""
 
     owner_kind: str  # GATEWAY_KIND or LISTENER_SET_KIND
     namespace: str
