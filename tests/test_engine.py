@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import MappingProxyType
 
 import pytest
@@ -18,6 +19,7 @@ from tests.support import (
 )
 from webhook.core.config import Config, PolicyConfig, ViewConfig
 from webhook.core.decision import Decision, allowed
+from webhook.core.kinds import GATEWAY, NAMESPACE, SERVICE, GroupKind
 from webhook.core.outcome import PolicyResult, Result
 from webhook.core.policy import Mode, Policy, Settings
 from webhook.core.review import Review
@@ -143,6 +145,86 @@ def test_referential_policies_wait_for_the_view(
         assert outcome.results[0] == PolicyResult("refs", Result.DENY, (NOT_SYNCED,))
     else:
         assert outcome.results[0] == PolicyResult("refs", Result.WARN, warnings=(NOT_SYNCED,))
+
+
+GATEWAYS = Policy(
+    "reads-gateways", frozenset({WIDGET}), _reads_view, referential=True, reads={GATEWAY: ()}
+)
+SERVICES = Policy(
+    "reads-services", frozenset({WIDGET}), _reads_view, referential=True, reads={SERVICE: ()}
+)
+UNDECLARED = Policy("reads-anything", frozenset({WIDGET}), _reads_view, referential=True)
+STALE_GATEWAYS = (
+    "cluster view stale: no contact with the API server about Gateway.gateway.networking.k8s.io "
+    "for over 60 s: edgeguard cannot check references to other objects"
+)
+
+
+@pytest.mark.parametrize(
+    ("stale", "denials"),
+    [
+        (frozenset(), ()),
+        (
+            frozenset({GATEWAY}),
+            (f"[reads-gateways] {STALE_GATEWAYS}", f"[reads-anything] {STALE_GATEWAYS}"),
+        ),
+        (
+            frozenset({SERVICE, NAMESPACE}),
+            (
+                "[reads-services] cluster view stale: no contact with the API server about "
+                "Service for over 60 s: edgeguard cannot check references to other objects",
+                "[reads-anything] cluster view stale: no contact with the API server about "
+                "Namespace, Service for over 60 s: edgeguard cannot check references to other "
+                "objects",
+            ),
+        ),
+    ],
+    ids=["fresh", "gateways-stale", "services-and-namespaces-stale"],
+)
+def test_a_stale_kind_holds_back_only_the_policies_that_read_it(
+    stale: frozenset[GroupKind], denials: tuple[str, ...]
+) -> None:
+    chosen = [GATEWAYS, SERVICES, UNDECLARED, NO_FORBIDDEN]
+    view = make_view()
+    view.mark_stale(stale)
+    outcome = Engine(chosen, Config.defaults(chosen)).validate(forbidden(), view)
+    assert outcome.messages == (
+        *denials,
+        "[no-forbidden-label] label forbidden is set at metadata.labels.forbidden; remove it",
+    )
+
+
+def test_a_stale_kind_warns_in_warn_mode_and_mutations_wait_too() -> None:
+    mutating = Policy(
+        "adds-gateway",
+        frozenset({WIDGET}),
+        _reads_view,
+        mutating=True,
+        referential=True,
+        reads={GATEWAY: ()},
+    )
+    view = make_view()
+    view.mark_stale(frozenset({GATEWAY}))
+    warn = Config(Config.defaults([GATEWAYS]).policies, ViewConfig(not_synced="Warn"))
+    validated = Engine([GATEWAYS], warn).validate(forbidden(), view)
+    warned = (f"[reads-gateways] {STALE_GATEWAYS}",)
+    assert (validated.allowed, validated.warnings) == (True, warned)
+    mutated = Engine([mutating], Config.defaults([mutating])).mutate(forbidden(), view)
+    assert (mutated.allowed, mutated.messages) == (False, (f"[adds-gateway] {STALE_GATEWAYS}",))
+
+
+def test_configured_exempt_namespaces_skip_every_policy() -> None:
+    config = dataclasses.replace(
+        Config.defaults(TEST_POLICIES), exempt_namespaces=frozenset({"default"})
+    )
+    review = forbidden()
+    assert review.namespace == "default"
+    engine_ = Engine(TEST_POLICIES, config)
+    assert engine_.validate(review, VIEW).results == ()
+    assert engine_.mutate(review, VIEW).results == ()
+    other = Review.from_manifest(widget(labels={"forbidden": "1"}) | {"metadata": {
+        "name": "w1", "namespace": "shop", "labels": {"forbidden": "1"}}})  # fmt: skip
+    assert engine_.validate(other, VIEW).allowed is False
 
 
 def test_duplicate_policy_names_are_refused() -> None:

@@ -20,6 +20,7 @@ from tests.support import (
 )
 from webhook.cluster.memory import MemoryView
 from webhook.core.config import Config
+from webhook.core.kinds import SERVICE, TLSROUTE
 from webhook.engine import Engine
 from webhook.server.http import ServerState, make_app
 
@@ -262,6 +263,17 @@ async def test_health_readiness_and_metrics() -> None:
                 200,
                 {"ready": True, "checks": {"certificate": True, "view": True}},
             )
+        st.view.mark_stale(frozenset({TLSROUTE, SERVICE}))
+        async with client.get(base + "/readyz") as resp:
+            assert (resp.status, await resp.json()) == (
+                503,
+                {
+                    "ready": False,
+                    "checks": {"certificate": True, "view": False},
+                    "staleKinds": ["Service", "TLSRoute.gateway.networking.k8s.io"],
+                },
+            )
+        st.view.mark_stale(frozenset())
         review = admission_review(widget(labels={"forbidden": "1"}))
         async with client.post(base + "/validate", json=review) as resp:
             assert resp.status == 200

@@ -184,11 +184,17 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
+    """Ready: every check passes, the view synced and no kind stale (a stale replica leaves
+    the Service's endpoints, so the API server asks one that is in contact)."""
     state = request.app[STATE]
     checks = {name: check() for name, check in state.checks.items()}
-    checks.setdefault("view", state.view.synced)
+    stale = sorted(map(str, state.view.stale_kinds()))
+    checks.setdefault("view", state.view.synced and not stale)
     ready = all(checks.values())
-    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+    body: dict[str, Any] = {"ready": ready, "checks": checks}
+    if stale:
+        body["staleKinds"] = stale
+    return web.json_response(body, status=200 if ready else 503)
 
 
 async def _metrics(request: web.Request) -> web.Response:
