@@ -95,10 +95,23 @@ def make_app(state: ServerState) -> web.Application:
     app[STATE] = state
     app.router.add_route("*", "/validate", _admission("validate", state.engine.validate))
     app.router.add_route("*", "/mutate", _admission("mutate", state.engine.mutate))
+    _add_monitoring(app)
+    return app
+
+
+def make_monitoring_app(state: ServerState) -> web.Application:
+    """/healthz, /readyz and /metrics alone, for the plain-HTTP monitoring port: the kubelet's
+    probes and Prometheus present no client certificate (controller-runtime's convention)."""
+    app = web.Application()
+    app[STATE] = state
+    _add_monitoring(app)
+    return app
+
+
+def _add_monitoring(app: web.Application) -> None:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
-    return app
 
 
 def _admission(
