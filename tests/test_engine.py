@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from types import MappingProxyType
 
 import pytest
@@ -230,3 +231,53 @@ def test_configured_exempt_namespaces_skip_every_policy() -> None:
 def test_duplicate_policy_names_are_refused() -> None:
     with pytest.raises(ValueError, match="policy names must be unique: add-team"):
         Engine([ADD_TEAM, ADD_TEAM], Config.defaults([ADD_TEAM]))
+
+
+def _patches(ops: list[dict[str, Any]]) -> Policy:
+    def check(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+        return Decision(True, patch=tuple(ops))
+
+    return Policy("patches", frozenset({WIDGET}), check, mutating=True)
+
+
+def nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def test_a_patch_copies_only_what_it_changes_and_leaves_the_review_untouched() -> None:
+    obj = widget()
+    obj["spec"]["deep"] = nested(900)
+    obj["spec"]["items"] = [{"x": 1}, {"x": 2}]
+    before = json.dumps(obj)
+    ops: list[dict[str, Any]] = [
+        {"op": "replace", "path": "/spec/items/1/x", "value": 3},
+        {"op": "add", "path": "/spec/a~1b", "value": True},
+        {"op": "move", "from": "/spec/size", "path": "/spec/count"},
+    ]
+    policy = _patches(ops)
+    outcome = Engine([policy], Config.defaults([policy])).mutate(Review.from_manifest(obj), VIEW)
+    assert (outcome.allowed, outcome.patch) == (True, tuple(ops))
+    assert outcome.object is not None
+    assert outcome.object["spec"]["items"] == [{"x": 1}, {"x": 3}]
+    assert (outcome.object["spec"]["a/b"], outcome.object["spec"]["count"]) == (True, 1)
+    assert "size" not in outcome.object["spec"]
+    assert outcome.object["spec"]["deep"] is obj["spec"]["deep"]  # shared, not copied
+    assert json.dumps(obj) == before
+
+
+def test_a_patch_too_deep_to_apply_denies_naming_the_reason() -> None:
+    obj = widget()
+    obj["spec"]["deep"] = nested(900)
+    policy = _patches([{"op": "copy", "from": "/spec/deep", "path": "/spec/again"}])
+    outcome = Engine([policy], Config.defaults([policy])).mutate(Review.from_manifest(obj), VIEW)
+    assert (outcome.allowed, outcome.code, outcome.messages) == (
+        False,
+        403,
+        (
+            "[patches] the object is nested too deeply to apply this policy's patch; flatten it "
+            "or exempt its namespace",
+        ),
+    )

@@ -25,6 +25,10 @@ from webhook.core.view import ClusterView
 
 log = logging.getLogger("edgeguard.engine")
 NOT_SYNCED = "cluster view not synced yet: edgeguard cannot check references to other objects"
+TOO_DEEP = (
+    "the object is nested too deeply to apply this policy's patch; flatten it or exempt its "
+    "namespace"
+)
 STALE = (
     "cluster view stale: no contact with the API server about {kinds} for over {seconds:g} s: "
     "edgeguard cannot check references to other objects"
@@ -67,10 +71,13 @@ class Engine:
             decision = self._run(policy, chosen, current, view, stale)
             if decision.patch and mode is Mode.ENFORCE and current.object is not None:
                 try:
-                    new = jsonpatch.apply_patch(current.object, list(decision.patch))
+                    new = _patch(current.object, decision.patch)
                 except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
                     log.exception("policy %s returned a patch that does not apply", policy.name)
                     decision = errored(exc)
+                except RecursionError:
+                    log.warning("policy %s: patch not applied: %s", policy.name, TOO_DEEP)
+                    decision = Decision(False, (TOO_DEEP,), 403)
                 else:
                     current = dataclasses.replace(current, object=new)
             tally.add(policy, decision, mode)
@@ -122,6 +129,39 @@ class Engine:
             return None
         kinds = ", ".join(sorted(map(str, affected)))
         return STALE.format(kinds=kinds, seconds=self.config.view.stale_seconds)
+
+
+def _patch(obj: Mapping[str, Any], ops: Iterable[PatchOp]) -> Any:
+    """The object with the operations applied, the original untouched. Only the containers
+    on each operation's path are copied (jsonpatch's own copy is a deepcopy, which recurses
+    once per level of nesting: RecursionError on hostile but valid objects)."""
+    ops = list(ops)
+    doc: Any = dict(obj)
+    for op in ops:
+        for key in ("path", "from"):
+            pointer = op.get(key)
+            if isinstance(pointer, str):
+                doc = _copied_along(doc, pointer)
+    return jsonpatch.apply_patch(doc, ops, in_place=True)
+
+
+def _copied_along(doc: Any, pointer: str) -> Any:
+    """`doc` with every container the pointer passes through (not its target) copied."""
+    tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+    parent = doc
+    for token in tokens[:-1]:
+        if isinstance(parent, dict) and token in parent:
+            key: Any = token
+        elif isinstance(parent, list) and token.isdigit() and int(token) < len(parent):
+            key = int(token)
+        else:
+            break  # the path does not exist: jsonpatch reports it
+        child = parent[key]
+        if not isinstance(child, dict | list):
+            break
+        parent[key] = child = dict(child) if isinstance(child, dict) else list(child)
+        parent = child
+    return doc
 
 
 class _Tally:

@@ -80,8 +80,13 @@ def parse_json(raw: bytes) -> Any:
 
 
 def dump_json(payload: Any) -> bytes:
+    """orjson when installed; what it refuses (a lone surrogate in a message that echoes a
+    name from the request) the standard library writes, escaped as \\uXXXX."""
     if orjson is not None:
-        return orjson.dumps(payload)
+        try:
+            return orjson.dumps(payload)
+        except TypeError:
+            pass
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
