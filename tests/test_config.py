@@ -141,3 +141,16 @@ def test_a_setting_with_choices_must_be_one_of_them() -> None:
         "edgeguard.yaml:4: policies.unique-hostnames.settings.scope is 'namespace'; "
         "expected one of: listener, cluster"
     )
+
+
+def test_the_readme_example_is_a_valid_configuration() -> None:
+    import policies
+    from tests.support import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Configuration", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = parse(example, "README.md", policies.builtin())
+    assert config.exempt_namespaces == frozenset({"legacy"})
+    assert config.policies["unique-hostnames"].exempt_namespaces == frozenset({"sandbox"})
+    assert config.view == ViewConfig("Deny", 30.0, 60.0, 60.0)
