@@ -194,10 +194,6 @@ class ClusterWatch:
     def served(self) -> frozenset[GroupKind]:
         return frozenset(gk for gk, state in self._kinds.items() if state.served)
 
-    def stale_kinds(self) -> frozenset[GroupKind]:
-        """The kinds out of contact for longer than the bound, as last marked in the store."""
-        return self._stale
-
     def start(self) -> None:
         self._store.mark_synced(False)
         self._store.mark_stale(frozenset())
