@@ -3,7 +3,8 @@
 It speaks what the watch loop uses: discovery (a kind is served only once `install`ed),
 lists with limit/continue and a resourceVersion, and watch streams of JSON lines with
 BOOKMARK events. Tests make it expire resourceVersions (410 as HTTP or as an ERROR event),
-drop connections and hold lists, to drive the loop through each path.
+drop connections, hold lists, go down (every connection reset), hide a kind (404 with its
+objects kept) and leave open watches silent, to drive the loop through each path.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from aiohttp import web
 
 from webhook.core.kinds import KINDS, GroupKind, KindInfo
 
-Message = tuple[str, dict[str, Any]]  # ("event", event) | ("drop", {}) | ("end", {})
+# ("event", event) | ("drop", {}) | ("end", {}) | ("hang", {}): send nothing more, not even
+# the end, whatever timeoutSeconds asked (a half-open connection)
+Message = tuple[str, dict[str, Any]]
 
 
 @dataclass
@@ -45,6 +48,8 @@ class FakeApiServer:
         self.watch_seconds_cap: float | None = None
         self.expire_next_continue = False
         self.held: set[GroupKind] = set()
+        self.hidden: set[GroupKind] = set()
+        self.down = False
         self.requests: list[str] = []
         self.authorizations: list[str] = []
         self._resources: dict[GroupKind, _Resource] = {}
@@ -109,6 +114,27 @@ class FakeApiServer:
         self._send(resource, ("event", {"type": "BOOKMARK", "object": obj}))
         return rv
 
+    def silence(self, kind: GroupKind) -> None:
+        """Open watches of the kind send nothing more and never end (new ones are served)."""
+        self._send(self._resources[kind], ("hang", {}))
+
+    def go_down(self) -> None:
+        """An outage: open watches break and every request's connection is reset."""
+        self.down = True
+        for resource in self._resources.values():
+            self._send(resource, ("drop", {}))
+
+    def come_back(self) -> None:
+        self.down = False
+
+    def hide(self, kind: GroupKind) -> None:
+        """Discovery, lists and watches answer 404 for the kind; its objects are kept."""
+        self.hidden.add(kind)
+        self._send(self._resources[kind], ("end", {}))
+
+    def unhide(self, kind: GroupKind) -> None:
+        self.hidden.discard(kind)
+
     def release(self) -> None:
         """Let held lists answer."""
         self.held.clear()
@@ -139,7 +165,7 @@ class FakeApiServer:
             return refused
         group, version = request.match_info.get("group", ""), request.match_info["version"]
         served = [r for r in self._resources.values() if (r.info.group_kind.group, r.version)
-                  == (group, version)]  # fmt: skip
+                  == (group, version) and r.info.group_kind not in self.hidden]  # fmt: skip
         if not served:
             return _status(404, "NotFound", "the server could not find the requested resource")
         resources = [
@@ -208,22 +234,32 @@ class FakeApiServer:
         seconds = min(seconds, self.watch_seconds_cap or seconds)
         resource.watchers.add(queue)
         response = await _stream(request)
+        hung = False
         try:
-            async with asyncio.timeout(seconds):
-                while (message := await queue.get())[0] == "event":
-                    if message[1]["type"] != "BOOKMARK" or bookmarks:
+            async with asyncio.timeout(seconds) as deadline:
+                while (message := await queue.get())[0] in ("event", "hang"):
+                    if message[0] == "hang":
+                        hung = True
+                        deadline.reschedule(None)
+                    elif not hung and (message[1]["type"] != "BOOKMARK" or bookmarks):
                         await response.write(_line(message[1]))
         except TimeoutError:
             message = ("end", {})
         finally:
             resource.watchers.discard(queue)
-        if message[0] == "drop" and request.transport is not None:
-            request.transport.abort()
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return response  # the client gave up on it (a silent watch it closed)
+        if message[0] == "drop":
+            transport.abort()
             raise asyncio.CancelledError  # aiohttp then skips the end of the chunked body
         await response.write_eof()
         return response
 
     def _record(self, request: web.Request) -> web.Response | None:
+        if self.down and request.transport is not None:
+            request.transport.abort()
+            raise asyncio.CancelledError  # the connection reset, no answer
         self.requests.append(request.path_qs)
         self.authorizations.append(request.headers.get("Authorization", ""))
         if self.token is not None and request.headers.get("Authorization") != (
@@ -237,6 +273,8 @@ class FakeApiServer:
         version, name = request.match_info["version"], request.match_info["resource"]
         for resource in self._resources.values():
             info = resource.info
+            if info.group_kind in self.hidden:
+                continue
             if (info.group_kind.group, resource.version, info.resource) == (group, version, name):
                 return resource
         return None

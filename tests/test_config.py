@@ -18,7 +18,8 @@ def test_no_file_gives_every_policy_its_defaults() -> None:
         p.name: Mode.ENFORCE for p in TEST_POLICIES
     }
     assert dict(config.policies["add-team"].settings) == {"team": "edge"}
-    assert config.view == ViewConfig("Deny", 30.0, 60.0)
+    assert config.view == ViewConfig("Deny", 30.0, 60.0, 60.0)
+    assert config.exempt_namespaces == frozenset()
 
 
 def test_a_full_file_is_read() -> None:
@@ -31,9 +32,11 @@ policies:
     mode: Audit
     settings:
       team: platform
+exemptNamespaces: [sandbox, legacy]
 view:
   notSynced: Warn
   reservationSeconds: 5
+  staleSeconds: 90
 """
     config = parse(text, "edgeguard.yaml", TEST_POLICIES)
     chosen = config.policies["no-forbidden-label"]
@@ -42,7 +45,8 @@ view:
     assert config.policies["add-team"].mode is Mode.AUDIT
     assert dict(config.policies["add-team"].settings) == {"team": "platform"}
     assert config.policies["two-denials"].mode is Mode.ENFORCE
-    assert config.view == ViewConfig("Warn", 5.0, 60.0)
+    assert config.view == ViewConfig("Warn", 5.0, 60.0, 90.0)
+    assert config.exempt_namespaces == frozenset({"sandbox", "legacy"})
 
 
 NAMES = "no-forbidden-label, two-denials, size-warning, crashes-on-label, add-team, copy-team"
@@ -58,7 +62,8 @@ NAMES = "no-forbidden-label, two-denials, size-warning, crashes-on-label, add-te
         (
             "polices: {}\n",
             "edgeguard.yaml:1: unknown key 'polices' in the configuration; "
-            "expected one of: policies, view, userPolicies, userPolicyNamePrefix",
+            "expected one of: policies, exemptNamespaces, view, userPolicies, "
+            "userPolicyNamePrefix",
         ),
         (
             "policies:\n  add-team:\n    mode: Block\n",
@@ -87,6 +92,22 @@ NAMES = "no-forbidden-label, two-denials, size-warning, crashes-on-label, add-te
             "edgeguard.yaml:2: view.notSynced is 'Allow'; expected one of: Deny, Warn",
         ),
         ("- a list\n", "edgeguard.yaml:1: the configuration must be a mapping"),
+        (
+            "view:\n  staleSeconds: 5\n",
+            "edgeguard.yaml:2: view.staleSeconds must be at least 10, got 5",
+        ),
+        (
+            "view:\n  staleSeconds: .nan\n",
+            "edgeguard.yaml:2: view.staleSeconds must be at least 10, got nan",
+        ),
+        (
+            "view:\n  staleSeconds: soon\n",
+            "edgeguard.yaml:2: view.staleSeconds must be a float, got 'soon'",
+        ),
+        (
+            "exemptNamespaces: sandbox\n",
+            "edgeguard.yaml:1: exemptNamespaces must be a list of strings",
+        ),
     ],
 )
 def test_bad_configuration_names_file_line_and_expectation(text: str, message: str) -> None:
@@ -120,3 +141,16 @@ def test_a_setting_with_choices_must_be_one_of_them() -> None:
         "edgeguard.yaml:4: policies.unique-hostnames.settings.scope is 'namespace'; "
         "expected one of: listener, cluster"
     )
+
+
+def test_the_readme_example_is_a_valid_configuration() -> None:
+    import policies
+    from tests.support import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Configuration", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = parse(example, "README.md", policies.builtin())
+    assert config.exempt_namespaces == frozenset({"legacy"})
+    assert config.policies["unique-hostnames"].exempt_namespaces == frozenset({"sandbox"})
+    assert config.view == ViewConfig("Deny", 30.0, 60.0, 60.0)

@@ -57,7 +57,15 @@ CRITICAL_GROUPS = frozenset(
     {"authentication.k8s.io", "authorization.k8s.io", "coordination.k8s.io", "events.k8s.io"}
 )
 KUSTOMIZE_KEYS = frozenset(
-    {"apiVersion", "kind", "resources", "patches", "secretGenerator", "generatorOptions"}
+    {
+        "apiVersion",
+        "kind",
+        "resources",
+        "patches",
+        "secretGenerator",
+        "configMapGenerator",
+        "generatorOptions",
+    }
 )
 
 Obj = dict[str, Any]
@@ -82,6 +90,7 @@ def kustomize(directory: Path) -> list[Obj]:
         objects += kustomize(target) if target.is_dir() else documents(target)
     options = spec.get("generatorOptions", {})
     objects += [secret(directory, args, options) for args in spec.get("secretGenerator", [])]
+    objects += [config_map(directory, args, options) for args in spec.get("configMapGenerator", [])]
     for entry in spec.get("patches", []):
         assert set(entry) == {"path"}, f"{directory}: only `patches: - path:` is handled"
         for patch in documents(directory / entry["path"]):
@@ -108,6 +117,22 @@ def secret(directory: Path, args: Mapping[str, Any], options: Mapping[str, Any])
         "type": args.get("type", "Opaque"),
         "data": data,
     }
+
+
+def config_map(directory: Path, args: Mapping[str, Any], options: Mapping[str, Any]) -> Obj:
+    assert options.get("disableNameSuffixHash") is True, "name hashes are not reproduced"
+    assert set(args) <= {"name", "namespace", "files", "options"}, args
+    data = {}
+    for item in args["files"]:
+        name, _, path = item.rpartition("=")
+        data[name or Path(path).name] = (directory / path).read_text(encoding="utf-8")
+    metadata: dict[str, Any] = {"name": args["name"]}
+    if "namespace" in args:
+        metadata["namespace"] = args["namespace"]
+    labels = args.get("options", {}).get("labels")
+    if labels:
+        metadata["labels"] = dict(labels)
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
 
 
 def merge(base: Any, patch: Any) -> Any:
@@ -403,7 +428,9 @@ def test_webhooks_follow_good_practice(built: dict[str, list[Obj]], name: str) -
     [
         ({"kubernetes.io/metadata.name": "kube-system"}, False),
         ({"kubernetes.io/metadata.name": NAMESPACE}, False),
-        ({"kubernetes.io/metadata.name": "shop", "edgeguard.io/ignore": "true"}, False),
+        # A label a namespace admin can set grants nothing (exemptNamespaces in the ConfigMap
+        # does, which only edgeguard's operators can change).
+        ({"kubernetes.io/metadata.name": "shop", "edgeguard.io/ignore": "true"}, True),
         ({"kubernetes.io/metadata.name": "shop", "edgeguard.io/ignore": "false"}, True),
         ({"kubernetes.io/metadata.name": "shop"}, True),
         ({"kubernetes.io/metadata.name": "default"}, True),
@@ -414,6 +441,22 @@ def test_namespace_selector(
 ) -> None:
     for _, hook in webhooks(built["base"]):
         assert selects(hook["namespaceSelector"], labels) is reviewed
+
+
+def test_the_namespace_selector_reads_only_the_name_the_api_server_sets(
+    built: dict[str, list[Obj]],
+) -> None:
+    for _, hook in webhooks(built["base"]):
+        assert hook["namespaceSelector"] == {
+            "matchExpressions": [
+                {
+                    "key": "kubernetes.io/metadata.name",
+                    "operator": "NotIn",
+                    "values": ["kube-system", NAMESPACE],
+                }
+            ]
+        }
+        assert "objectSelector" not in hook
 
 
 def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
@@ -486,19 +529,43 @@ def test_deployment_availability(built: dict[str, list[Obj]]) -> None:
     objects = built["base"]
     spec = deployment(objects)["spec"]
     pod_labels = spec["template"]["metadata"]["labels"]
+    pod = spec["template"]["spec"]
     assert spec["replicas"] == 2
     assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    (spread,) = spec["template"]["spec"]["topologySpreadConstraints"]
-    assert spread["topologyKey"] == "kubernetes.io/hostname"
-    assert selects(spread["labelSelector"], pod_labels)
+    assert pod["priorityClassName"] == "system-cluster-critical"
+    hosts, zones = pod["topologySpreadConstraints"]
+    assert (hosts["topologyKey"], hosts["whenUnsatisfiable"], hosts["maxSkew"]) == (
+        "kubernetes.io/hostname",
+        "DoNotSchedule",
+        1,
+    )
+    # A tainted (failed, cordoned) node is no domain, so a replacement replica still fits.
+    assert hosts["nodeTaintsPolicy"] == "Honor"
+    assert (zones["topologyKey"], zones["whenUnsatisfiable"]) == (
+        "topology.kubernetes.io/zone",
+        "ScheduleAnyway",
+    )
+    for spread in (hosts, zones):
+        assert spread["matchLabelKeys"] == ["pod-template-hash"]
+        assert selects(spread["labelSelector"], pod_labels)
     pdb = one(objects, "PodDisruptionBudget")["spec"]
     assert pdb["minAvailable"] == 1
     assert selects(pdb["selector"], pod_labels)
     service = one(objects, "Service")["spec"]
     assert service["ports"] == [
-        {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}
+        {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"},
+        {"name": "metrics", "port": 8080, "targetPort": "monitoring", "protocol": "TCP"},
     ]
     assert all(pod_labels.get(k) == v for k, v in service["selector"].items())
+
+
+def test_the_network_policy_admits_only_the_webhook_port(built: dict[str, list[Obj]]) -> None:
+    objects = built["base"]
+    policy = one(objects, "NetworkPolicy")["spec"]
+    pod_labels = deployment(objects)["spec"]["template"]["metadata"]["labels"]
+    assert selects(policy["podSelector"], pod_labels)
+    assert policy["policyTypes"] == ["Ingress"]
+    assert policy["ingress"] == [{"ports": [{"port": "https", "protocol": "TCP"}]}]
 
 
 def test_shutdown_fits_the_termination_grace_period(built: dict[str, list[Obj]]) -> None:
@@ -513,15 +580,32 @@ def test_shutdown_fits_the_termination_grace_period(built: dict[str, list[Obj]])
 
 def test_container_probes_ports_resources_and_args(built: dict[str, list[Obj]]) -> None:
     c = container(built["base"])
-    assert c["ports"] == [{"name": "https", "containerPort": 8443, "protocol": "TCP"}]
+    assert c["ports"] == [
+        {"name": "https", "containerPort": 8443, "protocol": "TCP"},
+        {"name": "monitoring", "containerPort": 8080, "protocol": "TCP"},
+    ]
+    # Plain HTTP on the monitoring port: the kubelet presents no client certificate, so probes
+    # over the webhook port fail under --client-ca.
     for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
-        assert c[probe]["httpGet"] == {"path": path, "port": "https", "scheme": "HTTPS"}
-    for need in ("requests", "limits"):
-        assert set(c["resources"][need]) == {"cpu", "memory"}
+        assert c[probe]["httpGet"] == {"path": path, "port": "monitoring", "scheme": "HTTP"}
+    # Memory from bench/README.md's figures; no CPU limit (throttling past the 5 s timeout).
+    assert c["resources"] == {
+        "requests": {"cpu": "100m", "memory": "256Mi"},
+        "limits": {"memory": "1Gi"},
+    }
     assert c["args"] == [
         "--tls-cert", "/certs/tls.crt", "--tls-key", "/certs/tls.key",
-        "--config", "/config/edgeguard.yaml",
+        "--config", "/config/edgeguard.yaml", "--monitoring-port", "8080",
     ]  # fmt: skip
+
+
+def test_the_args_parse_to_the_ports_the_manifests_name(built: dict[str, list[Obj]]) -> None:
+    from webhook.cli import parser
+
+    c = container(built["base"])
+    args = parser().parse_args(["serve", *c["args"]])
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert (args.port, args.monitoring_port) == (ports["https"], ports["monitoring"])
 
 
 def test_certificate_and_configuration_are_mounted(built: dict[str, list[Obj]]) -> None:

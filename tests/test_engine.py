@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from types import MappingProxyType
 
 import pytest
@@ -18,6 +20,7 @@ from tests.support import (
 )
 from webhook.core.config import Config, PolicyConfig, ViewConfig
 from webhook.core.decision import Decision, allowed
+from webhook.core.kinds import GATEWAY, NAMESPACE, SERVICE, GroupKind
 from webhook.core.outcome import PolicyResult, Result
 from webhook.core.policy import Mode, Policy, Settings
 from webhook.core.review import Review
@@ -145,6 +148,136 @@ def test_referential_policies_wait_for_the_view(
         assert outcome.results[0] == PolicyResult("refs", Result.WARN, warnings=(NOT_SYNCED,))
 
 
+GATEWAYS = Policy(
+    "reads-gateways", frozenset({WIDGET}), _reads_view, referential=True, reads={GATEWAY: ()}
+)
+SERVICES = Policy(
+    "reads-services", frozenset({WIDGET}), _reads_view, referential=True, reads={SERVICE: ()}
+)
+UNDECLARED = Policy("reads-anything", frozenset({WIDGET}), _reads_view, referential=True)
+STALE_GATEWAYS = (
+    "cluster view stale: no contact with the API server about Gateway.gateway.networking.k8s.io "
+    "for over 60 s: edgeguard cannot check references to other objects"
+)
+
+
+@pytest.mark.parametrize(
+    ("stale", "denials"),
+    [
+        (frozenset(), ()),
+        (
+            frozenset({GATEWAY}),
+            (f"[reads-gateways] {STALE_GATEWAYS}", f"[reads-anything] {STALE_GATEWAYS}"),
+        ),
+        (
+            frozenset({SERVICE, NAMESPACE}),
+            (
+                "[reads-services] cluster view stale: no contact with the API server about "
+                "Service for over 60 s: edgeguard cannot check references to other objects",
+                "[reads-anything] cluster view stale: no contact with the API server about "
+                "Namespace, Service for over 60 s: edgeguard cannot check references to other "
+                "objects",
+            ),
+        ),
+    ],
+    ids=["fresh", "gateways-stale", "services-and-namespaces-stale"],
+)
+def test_a_stale_kind_holds_back_only_the_policies_that_read_it(
+    stale: frozenset[GroupKind], denials: tuple[str, ...]
+) -> None:
+    chosen = [GATEWAYS, SERVICES, UNDECLARED, NO_FORBIDDEN]
+    view = make_view()
+    view.mark_stale(stale)
+    outcome = Engine(chosen, Config.defaults(chosen)).validate(forbidden(), view)
+    assert outcome.messages == (
+        *denials,
+        "[no-forbidden-label] label forbidden is set at metadata.labels.forbidden; remove it",
+    )
+
+
+def test_a_stale_kind_warns_in_warn_mode_and_mutations_wait_too() -> None:
+    mutating = Policy(
+        "adds-gateway",
+        frozenset({WIDGET}),
+        _reads_view,
+        mutating=True,
+        referential=True,
+        reads={GATEWAY: ()},
+    )
+    view = make_view()
+    view.mark_stale(frozenset({GATEWAY}))
+    warn = Config(Config.defaults([GATEWAYS]).policies, ViewConfig(not_synced="Warn"))
+    validated = Engine([GATEWAYS], warn).validate(forbidden(), view)
+    warned = (f"[reads-gateways] {STALE_GATEWAYS}",)
+    assert (validated.allowed, validated.warnings) == (True, warned)
+    mutated = Engine([mutating], Config.defaults([mutating])).mutate(forbidden(), view)
+    assert (mutated.allowed, mutated.messages) == (False, (f"[adds-gateway] {STALE_GATEWAYS}",))
+
+
+def test_configured_exempt_namespaces_skip_every_policy() -> None:
+    config = dataclasses.replace(
+        Config.defaults(TEST_POLICIES), exempt_namespaces=frozenset({"default"})
+    )
+    review = forbidden()
+    assert review.namespace == "default"
+    engine_ = Engine(TEST_POLICIES, config)
+    assert engine_.validate(review, VIEW).results == ()
+    assert engine_.mutate(review, VIEW).results == ()
+    other = Review.from_manifest(widget(labels={"forbidden": "1"}) | {"metadata": {
+        "name": "w1", "namespace": "shop", "labels": {"forbidden": "1"}}})  # fmt: skip
+    assert engine_.validate(other, VIEW).allowed is False
+
+
 def test_duplicate_policy_names_are_refused() -> None:
     with pytest.raises(ValueError, match="policy names must be unique: add-team"):
         Engine([ADD_TEAM, ADD_TEAM], Config.defaults([ADD_TEAM]))
+
+
+def _patches(ops: list[dict[str, Any]]) -> Policy:
+    def check(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+        return Decision(True, patch=tuple(ops))
+
+    return Policy("patches", frozenset({WIDGET}), check, mutating=True)
+
+
+def nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def test_a_patch_copies_only_what_it_changes_and_leaves_the_review_untouched() -> None:
+    obj = widget()
+    obj["spec"]["deep"] = nested(900)
+    obj["spec"]["items"] = [{"x": 1}, {"x": 2}]
+    before = json.dumps(obj)
+    ops: list[dict[str, Any]] = [
+        {"op": "replace", "path": "/spec/items/1/x", "value": 3},
+        {"op": "add", "path": "/spec/a~1b", "value": True},
+        {"op": "move", "from": "/spec/size", "path": "/spec/count"},
+    ]
+    policy = _patches(ops)
+    outcome = Engine([policy], Config.defaults([policy])).mutate(Review.from_manifest(obj), VIEW)
+    assert (outcome.allowed, outcome.patch) == (True, tuple(ops))
+    assert outcome.object is not None
+    assert outcome.object["spec"]["items"] == [{"x": 1}, {"x": 3}]
+    assert (outcome.object["spec"]["a/b"], outcome.object["spec"]["count"]) == (True, 1)
+    assert "size" not in outcome.object["spec"]
+    assert outcome.object["spec"]["deep"] is obj["spec"]["deep"]  # shared, not copied
+    assert json.dumps(obj) == before
+
+
+def test_a_patch_too_deep_to_apply_denies_naming_the_reason() -> None:
+    obj = widget()
+    obj["spec"]["deep"] = nested(900)
+    policy = _patches([{"op": "copy", "from": "/spec/deep", "path": "/spec/again"}])
+    outcome = Engine([policy], Config.defaults([policy])).mutate(Review.from_manifest(obj), VIEW)
+    assert (outcome.allowed, outcome.code, outcome.messages) == (
+        False,
+        403,
+        (
+            "[patches] the object is nested too deeply to apply this policy's patch; flatten it "
+            "or exempt its namespace",
+        ),
+    )

@@ -209,6 +209,7 @@ async def serving(tmp_path: Path, leaf: trustme.LeafCert) -> AsyncIterator[Serve
     chosen = ServeSettings(
         host="127.0.0.1",
         port=free_port(),
+        monitoring_port=0,
         tls_cert=cert,
         tls_key=key,
         grace_seconds=5.0,

@@ -53,6 +53,7 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[int, ssl.SSLContext]]:
     chosen = ServeSettings(
         host="127.0.0.1",
         port=free_port(),
+        monitoring_port=0,
         tls_cert=tmp_path / "certs" / "tls.crt",
         tls_key=tmp_path / "certs" / "tls.key",
         dev_certs=True,

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession, TCPConnector
+import trustme
+from aiohttp import ClientError, ClientSession, TCPConnector
+from cryptography import x509
+from prometheus_client.parser import text_string_to_metric_families
 from pytest_aiohttp.plugin import AiohttpServer
 
 import policies
@@ -24,7 +27,7 @@ from tests.support import TEST_POLICIES, admission_review, make_tls, make_view, 
 from webhook.cli import main
 from webhook.core.config import Config
 from webhook.engine import Engine
-from webhook.serve import ServeSettings, ensure_dev_certificates, run, serve
+from webhook.serve import ServeSettings, StartupError, ensure_dev_certificates, run, serve
 
 
 def free_port() -> int:
@@ -37,6 +40,7 @@ def settings(tmp_path: Path) -> ServeSettings:
     return ServeSettings(
         host="127.0.0.1",
         port=free_port(),
+        monitoring_port=free_port(),
         tls_cert=tmp_path / "certs" / "tls.crt",
         tls_key=tmp_path / "certs" / "tls.key",
         dev_certs=True,
@@ -217,6 +221,65 @@ async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
     await asyncio.wait_for(server, 5)
     with pytest.raises(OSError):
         await asyncio.open_connection(chosen.host, chosen.port)
+
+
+async def test_probes_and_metrics_are_plain_http_on_their_own_port_beside_mtls(
+    tmp_path: Path,
+) -> None:
+    clients = trustme.CA()
+    client_ca = tmp_path / "client-ca.crt"
+    clients.cert_pem.write_to_path(str(client_ca))
+    chosen = dataclasses.replace(settings(tmp_path), client_ca=client_ca)
+    ensure_dev_certificates(chosen)
+    serving = x509.load_pem_x509_certificate(chosen.tls_cert.read_bytes())
+    engine = Engine(TEST_POLICIES, Config.defaults(TEST_POLICIES))
+    server = asyncio.create_task(serve(chosen, engine, make_view()))
+    async for _ in _started(chosen):
+        pass
+    plain = f"http://127.0.0.1:{chosen.monitoring_port}"
+    async with ClientSession() as client:
+        async with client.get(plain + "/healthz") as resp:
+            assert (resp.status, await resp.json()) == (200, {"status": "ok"})
+        async with client.get(plain + "/readyz") as resp:
+            assert (resp.status, await resp.json()) == (
+                200,
+                {"ready": True, "checks": {"certificate": True, "view": True}},
+            )
+        async with client.get(plain + "/metrics") as resp:
+            metrics = {
+                sample.name: sample.value
+                for family in text_string_to_metric_families(await resp.text())
+                for sample in family.samples
+            }
+        async with client.post(plain + "/validate", json={}) as resp:
+            assert resp.status == 404  # admission is only on the HTTPS port
+    expiry = serving.not_valid_after_utc.timestamp()
+    assert metrics["edgeguard_certificate_expiry_timestamp_seconds"] == expiry
+    # The kubelet's httpGet probe over HTTPS presents no client certificate: refused.
+    context = ssl.create_default_context(cafile=str(tmp_path / "certs" / "ca.crt"))
+    async with ClientSession(connector=TCPConnector(ssl=context)) as client:
+        with pytest.raises(ClientError):
+            async with client.get(f"https://localhost:{chosen.port}/readyz") as resp:
+                await resp.read()
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(server, 5)
+    with pytest.raises(OSError):
+        await asyncio.open_connection(chosen.host, chosen.monitoring_port)
+
+
+async def test_a_monitoring_port_in_use_stops_serve_naming_the_flag(tmp_path: Path) -> None:
+    chosen = settings(tmp_path)
+    ensure_dev_certificates(chosen)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", chosen.monitoring_port))
+        taken.listen()
+        engine = Engine(TEST_POLICIES, Config.defaults(TEST_POLICIES))
+        with pytest.raises(StartupError) as info:
+            await serve(chosen, engine, make_view())
+    assert str(info.value) == (
+        f"cannot listen on 127.0.0.1:{chosen.monitoring_port} (--monitoring-port): "
+        "Address already in use"
+    )
 
 
 def test_a_bad_configuration_stops_serve_with_file_and_line(

@@ -40,6 +40,13 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = sub.add_parser("serve", help="run the admission webhook over HTTPS")
     p.add_argument("--host", default=_env("HOST", "0.0.0.0"))
     p.add_argument("--port", type=int, default=int(_env("PORT", "8443") or 8443))
+    p.add_argument(
+        "--monitoring-port",
+        type=int,
+        default=int(_env("MONITORING_PORT", "8080") or 8080),
+        help="plain-HTTP port for /healthz, /readyz and /metrics, for the kubelet's probes and "
+        "Prometheus, which present no client certificate (default 8080; 0: none)",
+    )
     p.add_argument("--tls-cert", type=Path, default=Path(_env("TLS_CERT", "certs/tls.crt") or ""))
     p.add_argument("--tls-key", type=Path, default=Path(_env("TLS_KEY", "certs/tls.key") or ""))
     p.add_argument(
@@ -186,6 +193,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     settings = ServeSettings(
         host=args.host,
         port=args.port,
+        monitoring_port=args.monitoring_port,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         dev_certs=args.dev_certs,

@@ -18,9 +18,12 @@ from webhook.core.config import Config, PolicyConfig, ViewConfig
 from webhook.core.policy import Mode, Policy
 from webhook.yamlio.located import LocatedError, Node, compose
 
-TOP_KEYS = ("policies", "view", "userPolicies", "userPolicyNamePrefix")
+TOP_KEYS = ("policies", "exemptNamespaces", "view", "userPolicies", "userPolicyNamePrefix")
 POLICY_KEYS = ("mode", "exemptNamespaces", "settings")
-VIEW_KEYS = ("notSynced", "reservationSeconds", "crdRecheckSeconds")
+VIEW_KEYS = ("notSynced", "reservationSeconds", "crdRecheckSeconds", "staleSeconds")
+# Watches last a third to two thirds of view.staleSeconds: below this they would reopen every
+# few seconds.
+MIN_STALE_SECONDS = 10.0
 NOT_SYNCED = ("Deny", "Warn")
 
 
@@ -73,12 +76,17 @@ def _config(root: Node, known: dict[str, Policy]) -> Config:
         for name, node in entries.items():
             chosen[name] = _policy(node, known[name])
     view = _view(top["view"]) if "view" in top else ViewConfig()
+    exempt = (
+        frozenset(_strings(top["exemptNamespaces"], "exemptNamespaces"))
+        if "exemptNamespaces" in top
+        else frozenset()
+    )
     # userPolicies are loaded before this (user_policy_sources); here they are only checked.
     if "userPolicies" in top:
         _strings(top["userPolicies"], "userPolicies")
     if "userPolicyNamePrefix" in top:
         _typed(top["userPolicyNamePrefix"], "", "userPolicyNamePrefix")
-    return Config(MappingProxyType(chosen), view)
+    return Config(MappingProxyType(chosen), view, exempt)
 
 
 def user_policy_sources(path: Path | None) -> tuple[list[Path], str]:
@@ -142,7 +150,15 @@ def _view(node: Node) -> ViewConfig:
         float(_typed(fields["crdRecheckSeconds"], 1.0, "view.crdRecheckSeconds"))
         if "crdRecheckSeconds" in fields
         else base.crd_recheck_seconds,
+        _stale_seconds(fields["staleSeconds"]) if "staleSeconds" in fields else base.stale_seconds,
     )
+
+
+def _stale_seconds(node: Node) -> float:
+    value = float(_typed(node, 1.0, "view.staleSeconds"))
+    if not value >= MIN_STALE_SECONDS:
+        raise node.fail(f"view.staleSeconds must be at least {MIN_STALE_SECONDS:g}, got {value:g}")
+    return value
 
 
 # The configuration's own wording of shape errors (at the value's line; keys at theirs).

@@ -17,6 +17,7 @@ import jsonpatch
 
 from webhook.core.config import Config, PolicyConfig
 from webhook.core.decision import Decision, PatchOp, errored
+from webhook.core.kinds import GroupKind
 from webhook.core.outcome import Outcome, PolicyResult, Result
 from webhook.core.policy import Mode, Policy
 from webhook.core.review import Review
@@ -24,6 +25,14 @@ from webhook.core.view import ClusterView
 
 log = logging.getLogger("edgeguard.engine")
 NOT_SYNCED = "cluster view not synced yet: edgeguard cannot check references to other objects"
+TOO_DEEP = (
+    "the object is nested too deeply to apply this policy's patch; flatten it or exempt its "
+    "namespace"
+)
+STALE = (
+    "cluster view stale: no contact with the API server about {kinds} for over {seconds:g} s: "
+    "edgeguard cannot check references to other objects"
+)
 
 
 class Engine:
@@ -39,6 +48,7 @@ class Engine:
         # Each policy with its configuration, resolved once: the request path only reads it.
         self._validating = tuple((p, config.for_policy(p)) for p in self.validating)
         self._mutating = tuple((p, config.for_policy(p)) for p in self.mutating)
+        self._exempt = config.exempt_namespaces
 
     @property
     def policies(self) -> tuple[Policy, ...]:
@@ -46,32 +56,38 @@ class Engine:
 
     def validate(self, review: Review, view: ClusterView) -> Outcome:
         tally = _Tally()
+        stale = view.stale_kinds()
         for policy, chosen in self._active(self._validating, review):
-            tally.add(policy, self._run(policy, chosen, review, view), chosen.mode)
+            tally.add(policy, self._run(policy, chosen, review, view, stale), chosen.mode)
         return tally.outcome(review.object)
 
     def mutate(self, review: Review, view: ClusterView) -> Outcome:
         """Runs mutating policies in order, each on the object the previous one left."""
         tally = _Tally()
         current = review
+        stale = view.stale_kinds()
         for policy, chosen in self._active(self._mutating, review):
             mode = chosen.mode
-            decision = self._run(policy, chosen, current, view)
+            decision = self._run(policy, chosen, current, view, stale)
             if decision.patch and mode is Mode.ENFORCE and current.object is not None:
                 try:
-                    new = jsonpatch.apply_patch(current.object, list(decision.patch))
+                    new = _patch(current.object, decision.patch)
                 except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
                     log.exception("policy %s returned a patch that does not apply", policy.name)
                     decision = errored(exc)
+                except RecursionError:
+                    log.warning("policy %s: patch not applied: %s", policy.name, TOO_DEEP)
+                    decision = Decision(False, (TOO_DEEP,), 403)
                 else:
                     current = dataclasses.replace(current, object=new)
             tally.add(policy, decision, mode)
         return tally.outcome(current.object)
 
-    @staticmethod
     def _active(
-        policies: tuple[tuple[Policy, PolicyConfig], ...], review: Review
+        self, policies: tuple[tuple[Policy, PolicyConfig], ...], review: Review
     ) -> Iterable[tuple[Policy, PolicyConfig]]:
+        if review.namespace and review.namespace in self._exempt:
+            return
         for policy, chosen in policies:
             if chosen.mode is Mode.OFF or not policy.matches(review):
                 continue
@@ -80,17 +96,72 @@ class Engine:
             yield policy, chosen
 
     def _run(
-        self, policy: Policy, chosen: PolicyConfig, review: Review, view: ClusterView
+        self,
+        policy: Policy,
+        chosen: PolicyConfig,
+        review: Review,
+        view: ClusterView,
+        stale: frozenset[GroupKind],
     ) -> Decision:
-        if policy.referential and not view.synced:
-            if self.config.view.not_synced == "Warn":
-                return Decision(True, warnings=(NOT_SYNCED,))
-            return Decision(False, (NOT_SYNCED,), 403)
+        if policy.referential:
+            unsure = self._unsynced(policy, view, stale)
+            if unsure is not None:
+                if self.config.view.not_synced == "Warn":
+                    return Decision(True, warnings=(unsure,))
+                return Decision(False, (unsure,), 403)
         try:
             return policy(review, view, chosen.settings)
         except Exception as exc:
             log.exception("policy %s raised on %s %s", policy.name, review.kind, review.name)
             return errored(exc)
+
+    def _unsynced(
+        self, policy: Policy, view: ClusterView, stale: frozenset[GroupKind]
+    ) -> str | None:
+        """Why the view cannot be trusted for this policy, if so: not synced yet, or a kind it
+        reads is stale (a referential policy that declares no `reads` depends on every kind)."""
+        if not view.synced:
+            return NOT_SYNCED
+        if not stale:
+            return None
+        affected = stale.intersection(policy.reads) if policy.reads else stale
+        if not affected:
+            return None
+        kinds = ", ".join(sorted(map(str, affected)))
+        return STALE.format(kinds=kinds, seconds=self.config.view.stale_seconds)
+
+
+def _patch(obj: Mapping[str, Any], ops: Iterable[PatchOp]) -> Any:
+    """The object with the operations applied, the original untouched. Only the containers
+    on each operation's path are copied (jsonpatch's own copy is a deepcopy, which recurses
+    once per level of nesting: RecursionError on hostile but valid objects)."""
+    ops = list(ops)
+    doc: Any = dict(obj)
+    for op in ops:
+        for key in ("path", "from"):
+            pointer = op.get(key)
+            if isinstance(pointer, str):
+                doc = _copied_along(doc, pointer)
+    return jsonpatch.apply_patch(doc, ops, in_place=True)
+
+
+def _copied_along(doc: Any, pointer: str) -> Any:
+    """`doc` with every container the pointer passes through (not its target) copied."""
+    tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+    parent = doc
+    for token in tokens[:-1]:
+        if isinstance(parent, dict) and token in parent:
+            key: Any = token
+        elif isinstance(parent, list) and token.isdigit() and int(token) < len(parent):
+            key = int(token)
+        else:
+            break  # the path does not exist: jsonpatch reports it
+        child = parent[key]
+        if not isinstance(child, dict | list):
+            break
+        parent[key] = child = dict(child) if isinstance(child, dict) else list(child)
+        parent = child
+    return doc
 
 
 class _Tally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,14 @@ from webhook.cluster.watch import ClusterWatch, ViewMetrics, WatchSettings
 from webhook.core.policy import kept_fields
 from webhook.core.view import ClusterView
 from webhook.engine import Engine
-from webhook.server.http import DEFAULT_BODY_SECONDS, DEFAULT_MAX_BODY, ServerState, make_app
+from webhook.server.http import (
+    DEFAULT_BODY_SECONDS,
+    DEFAULT_MAX_BODY,
+    ServerState,
+    make_app,
+    make_monitoring_app,
+)
+from webhook.server.metrics import watch_certificate
 from webhook.server.tls import CertWatcher
 
 log = logging.getLogger("edgeguard.serve")
@@ -39,6 +47,9 @@ DEFAULT_TLS_KEY = Path("certs/tls.key")
 class ServeSettings:
     host: str = "0.0.0.0"
     port: int = 8443
+    # Plain HTTP for /healthz, /readyz and /metrics (kubelet probes and Prometheus present no
+    # client certificate); 0: none, they are then only on the HTTPS port.
+    monitoring_port: int = 8080
     tls_cert: Path = DEFAULT_TLS_CERT
     tls_key: Path = DEFAULT_TLS_KEY
     # Make development certificates at tls_cert/tls_key when neither exists (not only at the
@@ -142,6 +153,13 @@ async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | Non
         admitted=live.admitted if live else None,
     )
     state.checks["certificate"] = lambda: watcher.loaded
+    watch_certificate(state.metrics.registry, lambda: _timestamp(watcher))
+    try:
+        monitoring = await _serve_monitoring(settings, state)
+    except StartupError:
+        if client is not None:
+            await client.close()
+        raise
     watch: ClusterWatch | None = None
     if client is not None and live is not None:
         metrics = ViewMetrics(state.metrics.registry, objects=state.metrics.view_objects)
@@ -175,6 +193,33 @@ async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | Non
     finally:
         reload_task.cancel()
         await runner.cleanup()
+        if monitoring is not None:
+            await monitoring.cleanup()
         if watch is not None:
             await watch.close()
     log.info("stopped")
+
+
+async def _serve_monitoring(settings: ServeSettings, state: ServerState) -> web.AppRunner | None:
+    """The plain-HTTP probes and metrics site; it answers until the very end of a shutdown."""
+    if not settings.monitoring_port:
+        return None
+    runner = web.AppRunner(make_monitoring_app(state), shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.monitoring_port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        where = f"{settings.host}:{settings.monitoring_port}"
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise StartupError(f"cannot listen on {where} (--monitoring-port): {reason}") from exc
+    log.info(
+        "serving /healthz, /readyz and /metrics over HTTP on %s:%d",
+        settings.host,
+        settings.monitoring_port,
+    )
+    return runner
+
+
+def _timestamp(watcher: CertWatcher) -> float | None:
+    return None if watcher.not_after is None else watcher.not_after.timestamp()

@@ -140,3 +140,12 @@ def test_the_view_reports_the_memory_views_sync_state(view: ReservingView) -> No
     assert (view.synced, view.memory.synced) == (False, False)
     view.mark_synced()
     assert view.synced is True
+
+
+def test_the_view_reports_the_memory_views_stale_kinds(view: ReservingView[Claim]) -> None:
+    assert view.stale_kinds() == frozenset()
+    view.mark_stale(frozenset({TLSROUTE}))
+    only_routes = frozenset({TLSROUTE})
+    assert (view.stale_kinds(), view.memory.stale_kinds()) == (only_routes, only_routes)
+    view.mark_stale(frozenset())
+    assert view.stale_kinds() == frozenset()

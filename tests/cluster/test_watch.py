@@ -43,10 +43,13 @@ FAST = WatchSettings(
     crd_recheck_seconds=0.05,
     page_size=2,
     watch_seconds=30.0,
+    freshness_check_seconds=0.01,
+    gone_confirm_seconds=0.05,
     backoff_seconds=0.01,
     backoff_cap_seconds=0.05,
 )
 Client = TestClient[Any, Any]
+WALL = 1_800_000_000.0  # the wall clock the watch reads in these tests: 2027-01-15T08:00:00Z
 
 
 class Clock:
@@ -84,7 +87,9 @@ def fake() -> FakeApiServer:
 
 
 @asynccontextmanager
-async def live(fake: FakeApiServer, aiohttp_server: AiohttpServer) -> AsyncIterator[Live]:
+async def live(
+    fake: FakeApiServer, aiohttp_server: AiohttpServer, settings: WatchSettings = FAST
+) -> AsyncIterator[Live]:
     server = await aiohttp_server(fake.app())
 
     async def headers() -> dict[str, str]:
@@ -95,7 +100,9 @@ async def live(fake: FakeApiServer, aiohttp_server: AiohttpServer) -> AsyncItera
     view = ReservingView(make_view(synced=False), 30.0, clock)
     registry = CollectorRegistry()
     metrics = ViewMetrics(registry)
-    watch = ClusterWatch(client, view, FAST, metrics, clock=clock, rng=random.Random(7))
+    watch = ClusterWatch(
+        client, view, settings, metrics, clock=clock, rng=random.Random(7), wall=lambda: WALL
+    )
     watch.start()
     try:
         yield Live(view, watch, registry, clock)

@@ -12,6 +12,7 @@ import pytest
 from tests.support import (
     AUDITED,
     TEST_POLICIES,
+    WIDGET,
     admission_review,
     make_tls,
     make_view,
@@ -20,6 +21,11 @@ from tests.support import (
 )
 from webhook.cluster.memory import MemoryView
 from webhook.core.config import Config
+from webhook.core.decision import Decision, denied
+from webhook.core.kinds import SERVICE, TLSROUTE
+from webhook.core.policy import Policy, Settings
+from webhook.core.review import Review
+from webhook.core.view import ClusterView
 from webhook.engine import Engine
 from webhook.server.http import ServerState, make_app
 
@@ -262,6 +268,17 @@ async def test_health_readiness_and_metrics() -> None:
                 200,
                 {"ready": True, "checks": {"certificate": True, "view": True}},
             )
+        st.view.mark_stale(frozenset({TLSROUTE, SERVICE}))
+        async with client.get(base + "/readyz") as resp:
+            assert (resp.status, await resp.json()) == (
+                503,
+                {
+                    "ready": False,
+                    "checks": {"certificate": True, "view": False},
+                    "staleKinds": ["Service", "TLSRoute.gateway.networking.k8s.io"],
+                },
+            )
+        st.view.mark_stale(frozenset())
         review = admission_review(widget(labels={"forbidden": "1"}))
         async with client.post(base + "/validate", json=review) as resp:
             assert resp.status == 200
@@ -317,3 +334,53 @@ def test_json_codec_gives_the_same_answers_with_or_without_orjson(
     with pytest.raises(ValueError, match="Expecting value: line 1 column 1"):
         server.parse_json(b"nope")
     assert json.loads(server.dump_json({"b": [True, "é"]})) == {"b": [True, "é"]}
+
+
+def nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def _echo_name(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+    return denied(f"name {review.name} is not allowed")
+
+
+async def test_a_deeply_nested_object_is_mutated_not_a_500() -> None:
+    obj = widget()
+    obj["spec"]["deep"] = nested(800)  # jsonpatch's deepcopy recursed past the limit here
+    status, body = await post("/mutate", admission_review(obj))
+    assert status == 200
+    response = body["response"]
+    assert (response["allowed"], response["patchType"]) == (True, "JSONPatch")
+    assert json.loads(base64.b64decode(response["patch"])) == [
+        {"op": "add", "path": "/metadata/labels/team", "value": "edge"},
+        {"op": "add", "path": "/metadata/annotations", "value": {"team": "edge"}},
+    ]
+
+
+async def test_a_uid_with_a_lone_surrogate_is_400_not_500() -> None:
+    body = json.dumps(admission_review(widget(), uid="\ud800")).encode()
+    status, answer, _ = await _raw("POST", "/validate", body, "application/json")
+    assert (status, answer) == (
+        400,
+        {"error": "request.uid is not valid Unicode text (it has a lone surrogate)"},
+    )
+
+
+async def test_a_message_echoing_a_lone_surrogate_is_still_written() -> None:
+    echo = Policy("echo-name", frozenset({WIDGET}), _echo_name)
+    st = ServerState(Engine([echo], Config.defaults([echo])), make_view())
+    body = json.dumps(admission_review(widget(name="w\udc80"))).encode()
+    status, answer, _ = await _raw("POST", "/validate", body, "application/json", st)
+    assert status == 200
+    assert answer["response"] == {
+        "uid": UID,
+        "allowed": False,
+        "status": {
+            "code": 403,
+            "reason": "Forbidden",
+            "message": "[echo-name] name w\udc80 is not allowed",
+        },
+    }

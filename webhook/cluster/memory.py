@@ -120,6 +120,7 @@ class MemoryView:
         self._indexes: list[Derived] = [make(b) for make, b in zip(self.derive, bases, strict=True)]
         self._by_type: dict[type, Derived] = {type(index): index for index in self._indexes}
         self._synced = synced
+        self._stale: frozenset[GroupKind] = frozenset()
         for obj in objects:
             self.upsert(obj)
 
@@ -129,6 +130,13 @@ class MemoryView:
 
     def mark_synced(self, synced: bool = True) -> None:
         self._synced = synced
+
+    def stale_kinds(self) -> frozenset[GroupKind]:
+        return self._stale
+
+    def mark_stale(self, kinds: frozenset[GroupKind]) -> None:
+        """The writer says which kinds it has lost contact with (none: all fresh)."""
+        self._stale = kinds
 
     def __len__(self) -> int:
         return sum(len(names) for kinds in self._objects.values() for names in kinds.values())

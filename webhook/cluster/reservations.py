@@ -56,6 +56,9 @@ class ReservingView:
     def synced(self) -> bool:
         return self.memory.synced
 
+    def stale_kinds(self) -> frozenset[GroupKind]:
+        return self.memory.stale_kinds()
+
     def get(self, kind: GroupKind, namespace: str | None, name: str) -> JSONObject | None:
         found = self._pending.get(kind, namespace, name) if self._live() else None
         return found if found is not None else self.memory.get(kind, namespace, name)
@@ -110,6 +113,9 @@ class ReservingView:
 
     def mark_synced(self, synced: bool = True) -> None:
         self.memory.mark_synced(synced)
+
+    def mark_stale(self, kinds: frozenset[GroupKind]) -> None:
+        self.memory.mark_stale(kinds)
 
     def upsert(self, obj: JSONObject) -> None:
         self.memory.upsert(obj)

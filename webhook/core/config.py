@@ -30,12 +30,19 @@ class ViewConfig:
     not_synced: str = "Deny"
     reservation_seconds: float = 30.0
     crd_recheck_seconds: float = 60.0
+    # A kind out of contact with the API server longer than this is stale: its checks answer
+    # as before the first sync (not_synced), and /readyz says so.
+    stale_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
 class Config:
     policies: Mapping[str, PolicyConfig]
     view: ViewConfig = ViewConfig()
+    # Namespaces no policy reviews. Only edgeguard's own configuration grants exemptions: the
+    # webhooks' namespaceSelector names kube-system and edgeguard's namespace and reads no
+    # label a namespace admin could set.
+    exempt_namespaces: frozenset[str] = frozenset()
 
     @classmethod
     def defaults(cls, policies: Iterable[Policy]) -> Config:

@@ -81,6 +81,9 @@ class Review:
         uid = request.get("uid")
         if not isinstance(uid, str) or not uid:
             raise ReviewError("request.uid is missing or is not a non-empty string")
+        if not _is_text(uid):
+            # The answer must echo the uid; a lone surrogate has no UTF-8 form to echo.
+            raise ReviewError("request.uid is not valid Unicode text (it has a lone surrogate)")
         operation = request.get("operation")
         if operation not in OPERATIONS:
             raise ReviewError(
@@ -190,3 +193,11 @@ def _username(user_info: object) -> str:
     if isinstance(user_info, dict) and isinstance(user_info.get("username"), str):
         return str(user_info["username"])
     return ""
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -80,8 +80,13 @@ def parse_json(raw: bytes) -> Any:
 
 
 def dump_json(payload: Any) -> bytes:
+    """orjson when installed; what it refuses (a lone surrogate in a message that echoes a
+    name from the request) the standard library writes, escaped as \\uXXXX."""
     if orjson is not None:
-        return orjson.dumps(payload)
+        try:
+            return orjson.dumps(payload)
+        except TypeError:
+            pass
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
@@ -95,10 +100,23 @@ def make_app(state: ServerState) -> web.Application:
     app[STATE] = state
     app.router.add_route("*", "/validate", _admission("validate", state.engine.validate))
     app.router.add_route("*", "/mutate", _admission("mutate", state.engine.mutate))
+    _add_monitoring(app)
+    return app
+
+
+def make_monitoring_app(state: ServerState) -> web.Application:
+    """/healthz, /readyz and /metrics alone, for the plain-HTTP monitoring port: the kubelet's
+    probes and Prometheus present no client certificate (controller-runtime's convention)."""
+    app = web.Application()
+    app[STATE] = state
+    _add_monitoring(app)
+    return app
+
+
+def _add_monitoring(app: web.Application) -> None:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
-    return app
 
 
 def _admission(
@@ -184,11 +202,17 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
+    """Ready: every check passes, the view synced and no kind stale (a stale replica leaves
+    the Service's endpoints, so the API server asks one that is in contact)."""
     state = request.app[STATE]
     checks = {name: check() for name, check in state.checks.items()}
-    checks.setdefault("view", state.view.synced)
+    stale = sorted(map(str, state.view.stale_kinds()))
+    checks.setdefault("view", state.view.synced and not stale)
     ready = all(checks.values())
-    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+    body: dict[str, Any] = {"ready": ready, "checks": checks}
+    if stale:
+        body["staleKinds"] = stale
+    return web.json_response(body, status=200 if ready else 503)
 
 
 async def _metrics(request: web.Request) -> web.Response:

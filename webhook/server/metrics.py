@@ -5,6 +5,8 @@ Each server gets its own registry, so tests and several apps in one process do n
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -74,3 +76,20 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def watch_certificate(registry: CollectorRegistry, not_after: Callable[[], float | None]) -> Gauge:
+    """The serving certificate's expiry as a Unix time, read at each scrape (NaN until one is
+    loaded), so an alert can fire days before a renewal that did not happen."""
+    gauge = Gauge(
+        "edgeguard_certificate_expiry_timestamp_seconds",
+        "When the serving certificate in use expires (notAfter), in seconds since the epoch.",
+        registry=registry,
+    )
+
+    def expiry() -> float:
+        found = not_after()
+        return math.nan if found is None else found
+
+    gauge.set_function(expiry)
+    return gauge
