@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 
@@ -234,7 +235,7 @@ def test_duplicate_policy_names_are_refused() -> None:
 
 
 def _patches(ops: list[dict[str, Any]]) -> Policy:
-    def check(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+    def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
         return Decision(True, patch=tuple(ops))
 
     return Policy("patches", frozenset({WIDGET}), check, mutating=True)

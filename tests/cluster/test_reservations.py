@@ -142,7 +142,7 @@ def test_the_view_reports_the_memory_views_sync_state(view: ReservingView) -> No
     assert view.synced is True
 
 
-def test_the_view_reports_the_memory_views_stale_kinds(view: ReservingView[Claim]) -> None:
+def test_the_view_reports_the_memory_views_stale_kinds(view: ReservingView) -> None:
     assert view.stale_kinds() == frozenset()
     view.mark_stale(frozenset({TLSROUTE}))
     only_routes = frozenset({TLSROUTE})

@@ -18,6 +18,7 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 from policies import unique_hostnames
 from tests.cluster.test_watch import FAST, Client, admit, fake, live, ready
 from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, eventually, tls_route
+from tests.support import claimants
 from webhook.cluster.watch import WatchSettings
 from webhook.core.config import Config, ViewConfig
 from webhook.core.kinds import KINDS, OPENBAO_CLUSTER, TLSROUTE
@@ -29,8 +30,10 @@ ALL_KINDS = sorted(str(kind) for kind in KINDS)
 # The kinds unique-hostnames reads (its `reads`), as the stale message lists them.
 READ_BY_UNIQUE = (
     "GRPCRoute.gateway.networking.k8s.io, Gateway.gateway.networking.k8s.io, "
-    "HTTPRoute.gateway.networking.k8s.io, Namespace, OpenBaoCluster.openbao.org, "
-    "Pool.openvox.voxpupuli.org, TLSRoute.gateway.networking.k8s.io"
+    "HTTPRoute.gateway.networking.k8s.io, ListenerSet.gateway.networking.k8s.io, Namespace, "
+    "OpenBaoCluster.openbao.org, Pool.openvox.voxpupuli.org, "
+    "TCPRoute.gateway.networking.k8s.io, TLSRoute.gateway.networking.k8s.io, "
+    "UDPRoute.gateway.networking.k8s.io"
 )
 STALE = (
     f"[unique-hostnames] cluster view stale: no contact with the API server about "
@@ -202,7 +205,7 @@ async def test_a_lone_404_keeps_the_kinds_objects_until_discovery_confirms(
         )
         await eventually(lambda: warned in caplog.messages)
         assert lv.view.get(TLSROUTE, "apps", "kept") is not None
-        assert lv.view.claims("kept.example.com") != []
+        assert claimants(lv.view, "kept.example.com") != []
         fake.unhide(TLSROUTE)
         served_again = (
             "TLSRoute.gateway.networking.k8s.io: served again; relisting "
@@ -224,7 +227,7 @@ async def test_a_removed_crd_is_emptied_once_discovery_confirms_it(
         await eventually(lambda: lv.view.synced and fake.watching(TLSROUTE))
         fake.uninstall(TLSROUTE)
         await eventually(lambda: lv.view.get(TLSROUTE, "apps", "gone") is None)
-        assert lv.view.claims("gone.example.com") == []
+        assert claimants(lv.view, "gone.example.com") == []
         assert lv.sample("edgeguard_view_kind_served", TLSROUTE) == 0.0
         assert (
             "TLSRoute.gateway.networking.k8s.io: its CRD is gone (discovery confirmed after "

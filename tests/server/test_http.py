@@ -343,7 +343,7 @@ def nested(depth: int) -> Any:
     return value
 
 
-def _echo_name(review: Review, view: ClusterView[Any], settings: Settings) -> Decision:
+def _echo_name(review: Review, view: ClusterView, settings: Settings) -> Decision:
     return denied(f"name {review.name} is not allowed")
 
 
