@@ -13,7 +13,15 @@ import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from policies.gateway.claims import ALL_SECTIONS, CLUSTER, Claim, Holders, Slot, Unresolved
+from policies.gateway.claims import (
+    ALL_SECTIONS,
+    CLUSTER,
+    Claim,
+    Holders,
+    Slot,
+    Unresolved,
+    slot_id,
+)
 from policies.gateway.model import ANY_HOSTNAME, ListenerId, Route
 from policies.gateway.request import attachment_of, topology
 from policies.gateway.topology import Topology, claims_of, with_topology
@@ -26,6 +34,7 @@ from webhook.core.kinds import (
     POOL,
     TLSROUTE,
 )
+from webhook.core.locks import Lock
 from webhook.core.objects import ObjectKey, metadata
 from webhook.core.policy import Policy, Settings
 from webhook.core.review import Review
@@ -39,6 +48,7 @@ MERGING_KINDS = (HTTPROUTE, GRPCROUTE)
 CONFLICT, MERGE, OVERLAP = "conflict", "merge", "overlap"
 KEPT = " (allowed: this object already claimed the hostname there before this update)"
 MAX_FINDINGS = 10
+POOL_SCOPE = "pools-of-namespace"  # the OpenVox operator's rule: one Pool per hostname
 MAX_LISTENERS = 5  # listeners named for one collision; the rest are counted
 
 
@@ -342,6 +352,74 @@ def merge_effect(kind: str) -> str:
     )
 
 
+# --- locks: the claims an allow relies on, held across replicas (webhook.core.locks) --------
+
+
+def holder_id(key: ObjectKey) -> str:
+    return f"{key.group}/{key.kind}/{key.namespace}/{key.name}"
+
+
+def holder_key(ident: str) -> ObjectKey | None:
+    parts = ident.split("/", 3)
+    return ObjectKey(*parts) if len(parts) == 4 else None
+
+
+def locks(review: Review, view: ClusterView, settings: Settings) -> list[Lock]:
+    """One lock per hostname the object takes where a duplicate would be denied, and that its
+    owner does not already hold in the view (so an unchanged claim costs no API call)."""
+    scope, enforce_http = read_settings(settings)
+    obj = review.object
+    if review.operation not in ("CREATE", "UPDATE") or obj is None:
+        return []
+    attachment = attachment_of(review, view)
+    if attachment is None or not attachment.route.claims_hostnames:
+        return []
+    route = attachment.route
+    topo = topology(view)
+    holder = holder_id(route.holder)
+    found: dict[tuple[str, str], Lock] = {}
+    merging = route.kind in MERGING_KINDS and not enforce_http
+    for claim in [] if merging else claims_of(route, attachment):
+        slot = claim.slot
+        if (slot == CLUSTER) != (scope == "cluster"):
+            continue
+        if isinstance(slot, Unresolved) and slot.section == ALL_SECTIONS:
+            continue
+        if route.holder in topo.exact(slot, claim.hostname):
+            continue
+        text = f"hostname {claim.hostname} on {where_of([slot], claim)}"
+        ident = slot_id(slot)
+        found[(ident, claim.hostname)] = Lock(POLICY.name, ident, claim.hostname, holder, text)
+    if route.key.group_kind == POOL:
+        for hostname in route.hostnames:
+            if route.key not in topo.pools(route.namespace, hostname):
+                ident = f"{POOL_SCOPE}/{route.namespace}"
+                text = f"hostname {hostname} for Pools in namespace {route.namespace}"
+                found[(ident, hostname)] = Lock(POLICY.name, ident, hostname, holder, text)
+    return list(found.values())
+
+
+def holds(view: ClusterView, scope: str, value: str, holder: str) -> bool:
+    """Whether the view still shows `holder` claiming `value` in `scope` (a Lease's claim)."""
+    key = holder_key(holder)
+    if key is None:
+        return False
+    topo = topology(view)
+    if scope.startswith(f"{POOL_SCOPE}/"):
+        namespace = scope.removeprefix(f"{POOL_SCOPE}/")
+        return any(
+            other == key or _holder_of(topo, other) == key
+            for other in topo.pools(namespace, value)
+        )
+    slot = topo.slot(scope)
+    return slot is not None and key in topo.exact(slot, value)
+
+
+def _holder_of(topo: Topology, key: ObjectKey) -> ObjectKey | None:
+    entry = topo.entry(key)
+    return entry.route.holder if entry is not None else None
+
+
 POLICY = Policy(
     "unique-hostnames",
     frozenset({POOL, OPENBAO_CLUSTER, TLSROUTE, HTTPROUTE, GRPCROUTE}),
@@ -351,6 +429,8 @@ POLICY = Policy(
     defaults={SCOPE: "listener", HTTP_DUPLICATES: "Warn"},
     choices={SCOPE: SCOPES, HTTP_DUPLICATES: HTTP_MODES},
     referential=True,
+    locks=locks,
+    holds=holds,
     # What claims are read from (hostnames, parentRefs, owners), Gateways' and ListenerSets'
     # listeners, Namespaces' labels (allowedRoutes selectors).
     reads=with_topology({}),

@@ -55,6 +55,10 @@ class FakeApiServer:
         self._resources: dict[GroupKind, _Resource] = {}
         self._released = asyncio.Event()
         self._rv = 100
+        # coordination.k8s.io/v1 Leases (edgeguard's hostname claims): create is atomic, an
+        # update or delete may be conditioned on resourceVersion, as the real API server does.
+        self.leases: dict[tuple[str, str], dict[str, Any]] = {}
+        self.lease_writes: list[tuple[str, str]] = []  # (method, name) of every write
 
     # What tests do to the cluster.
 
@@ -157,7 +161,98 @@ class FakeApiServer:
         app.router.add_get("/apis/{group}/{version}", self._discovery)
         app.router.add_get("/api/{version}/{resource}", self._collection)
         app.router.add_get("/apis/{group}/{version}/{resource}", self._collection)
+        leases = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        app.router.add_get(leases, self._lease_list)
+        app.router.add_post(leases, self._lease_create)
+        app.router.add_get(leases + "/{name}", self._lease_get)
+        app.router.add_put(leases + "/{name}", self._lease_update)
+        app.router.add_delete(leases + "/{name}", self._lease_delete)
         return app
+
+    def _lease_key(self, request: web.Request) -> tuple[str, str]:
+        return request.match_info["namespace"], request.match_info.get("name", "")
+
+    async def _lease_list(self, request: web.Request) -> web.Response:
+        refused = self._record(request)
+        if refused is not None:
+            return refused
+        namespace, _ = self._lease_key(request)
+        label = request.query.get("labelSelector", "")
+        items = [
+            lease
+            for (ns, _), lease in sorted(self.leases.items())
+            if ns == namespace and (not label or label in lease["metadata"].get("labels", {}))
+        ]
+        meta = {"resourceVersion": str(self._rv)}
+        body = {"kind": "LeaseList", "apiVersion": "coordination.k8s.io/v1", "metadata": meta}
+        return web.json_response({**body, "items": items})
+
+    async def _lease_create(self, request: web.Request) -> web.Response:
+        refused = self._record(request)
+        if refused is not None:
+            return refused
+        body = await request.json()
+        namespace, _ = self._lease_key(request)
+        name = body["metadata"]["name"]
+        self.lease_writes.append(("POST", name))
+        if (namespace, name) in self.leases:
+            message = f'leases.coordination.k8s.io "{name}" already exists'
+            return _status(409, "AlreadyExists", message)
+        return web.json_response(self._store_lease(namespace, name, body), status=201)
+
+    async def _lease_get(self, request: web.Request) -> web.Response:
+        refused = self._record(request)
+        if refused is not None:
+            return refused
+        found = self.leases.get(self._lease_key(request))
+        if found is None:
+            message = f'leases.coordination.k8s.io "{request.match_info["name"]}" not found'
+            return _status(404, "NotFound", message)
+        return web.json_response(found)
+
+    async def _lease_update(self, request: web.Request) -> web.Response:
+        refused = self._record(request)
+        if refused is not None:
+            return refused
+        body = await request.json()
+        key = self._lease_key(request)
+        self.lease_writes.append(("PUT", key[1]))
+        found = self.leases.get(key)
+        if found is None:
+            return _status(404, "NotFound", f'leases.coordination.k8s.io "{key[1]}" not found')
+        wanted = body["metadata"].get("resourceVersion")
+        if wanted is not None and wanted != found["metadata"]["resourceVersion"]:
+            message = (
+                f'Operation cannot be fulfilled on leases.coordination.k8s.io "{key[1]}": the '
+                "object has been modified; please apply your changes to the latest version and "
+                "try again"
+            )
+            return _status(409, "Conflict", message)
+        return web.json_response(self._store_lease(*key, body))
+
+    async def _lease_delete(self, request: web.Request) -> web.Response:
+        refused = self._record(request)
+        if refused is not None:
+            return refused
+        key = self._lease_key(request)
+        self.lease_writes.append(("DELETE", key[1]))
+        found = self.leases.get(key)
+        if found is None:
+            return _status(404, "NotFound", f'leases.coordination.k8s.io "{key[1]}" not found')
+        raw = await request.read()
+        options = json.loads(raw) if raw else {}
+        wanted = (options.get("preconditions") or {}).get("resourceVersion")
+        if wanted is not None and wanted != found["metadata"]["resourceVersion"]:
+            return _status(409, "Conflict", "Precondition failed: resourceVersion changed")
+        del self.leases[key]
+        return web.json_response(_status_body(200, "", "deleted") | {"status": "Success"})
+
+    def _store_lease(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        meta = {**body["metadata"], "namespace": namespace, "resourceVersion": self._next()}
+        meta.setdefault("creationTimestamp", "2026-12-03T00:00:00Z")
+        stored = {**body, "metadata": meta}
+        self.leases[(namespace, name)] = stored
+        return stored
 
     async def _discovery(self, request: web.Request) -> web.Response:
         refused = self._record(request)

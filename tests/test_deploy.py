@@ -30,7 +30,7 @@ import policies
 from tests.support import ROOT, SHARED_DATA
 from webhook.config import parse
 from webhook.core.kinds import KINDS
-from webhook.deploy import admission_rules, cluster_role_rules, to_yaml
+from webhook.deploy import admission_rules, cluster_role_rules, role_rules, to_yaml
 
 MANIFESTS = ROOT / "manifests"
 CRDS = SHARED_DATA
@@ -403,7 +403,8 @@ def test_webhooks_follow_good_practice(built: dict[str, list[Obj]], name: str) -
     for kind, hook in webhooks(objects):
         mutating = kind == "MutatingWebhookConfiguration"
         assert hook["admissionReviewVersions"] == ["v1"]
-        assert hook["sideEffects"] == "None"
+        # Validation writes a claim Lease for an allowed real admission, never on a dry run.
+        assert hook["sideEffects"] == ("None" if mutating else "NoneOnDryRun")
         assert hook["timeoutSeconds"] <= 5
         assert hook["matchPolicy"] == "Equivalent"
         assert hook["failurePolicy"] == ("Ignore" if mutating else "Fail")
@@ -484,9 +485,30 @@ def test_cluster_role_is_the_one_derived_from_kinds(built: dict[str, list[Obj]])
     assert rules == cluster_role_rules(), to_yaml(cluster_role_rules())
 
 
-def test_rbac_reads_every_watched_kind_and_writes_nothing(built: dict[str, list[Obj]]) -> None:
+def test_the_only_writes_are_claim_leases_in_edgeguards_namespace(
+    built: dict[str, list[Obj]],
+) -> None:
     objects = built["base"]
-    assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")]
+    role = one(objects, "Role")
+    assert (role["metadata"]["namespace"], role["rules"]) == (NAMESPACE, role_rules())
+    binding = one(objects, "RoleBinding")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "edgeguard-claims",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "edgeguard", "namespace": NAMESPACE}
+    ]
+    env = deployment(objects)["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {
+        "name": "POD_NAMESPACE",
+        "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+    } in env
+
+
+def test_rbac_reads_every_watched_kind(built: dict[str, list[Obj]]) -> None:
+    objects = built["base"]
     rules = one(objects, "ClusterRole")["rules"]
     granted = {(g, r) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]}
     assert granted == {(info.group_kind.group, info.resource) for info in KINDS.values()}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import policies
 from policies.gateway.indexes import INDEXES
+from webhook.cluster.leases import DEFAULT_GRACE_SECONDS, DEFAULT_NAMESPACE
 from webhook.config import ConfigError, load, user_policy_sources
 from webhook.core.config import Config
 from webhook.core.policy import Policy
@@ -92,6 +93,26 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=_path(_env("KUBECONFIG")),
         help="kubeconfig for the live cluster view (default: $KUBECONFIG, the pod's service "
         "account, then ~/.kube/config; none of them: an empty view)",
+    )
+    p.add_argument(
+        "--namespace",
+        default=ENV.get("POD_NAMESPACE") or _env("NAMESPACE", DEFAULT_NAMESPACE),
+        help="edgeguard's own namespace, where hostname claims are kept as Leases (default: "
+        f"$POD_NAMESPACE, then $EDGEGUARD_NAMESPACE, then {DEFAULT_NAMESPACE})",
+    )
+    p.add_argument(
+        "--claim-grace",
+        type=float,
+        default=float(_env("CLAIM_GRACE", str(DEFAULT_GRACE_SECONDS)) or DEFAULT_GRACE_SECONDS),
+        help="seconds a claim Lease protects a holder not yet in the view, before another "
+        f"replica may take it over or the sweep releases it (default {DEFAULT_GRACE_SECONDS:g})",
+    )
+    p.add_argument(
+        "--client-cn",
+        action="append",
+        default=_list(_env("CLIENT_CNS")),
+        help="with --client-ca: the only client certificate names (CN or DNS SAN) allowed to "
+        "call the webhook, as the API server's (repeatable; default: any the CA signed)",
     )
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
 
@@ -203,6 +224,9 @@ def _run_serve(args: argparse.Namespace) -> int:
         grace_seconds=args.grace,
         kubeconfig=args.kubeconfig,
         environ={k: ENV[k] for k in kubeclient.ENVIRONMENT if k in ENV},
+        namespace=args.namespace,
+        claim_grace_seconds=args.claim_grace,
+        client_names=tuple(args.client_cn),
     )
     try:
         ensure_dev_certificates(settings)

@@ -66,6 +66,19 @@ def cluster_role_rules(kinds: Iterable[KindInfo] = KINDS.values()) -> list[Rule]
     ]
 
 
+# What the server does with claim Leases in its own namespace (webhook.cluster.leases): create,
+# read (a claim held elsewhere), update (take over a stale claim), delete (release), and list
+# for the sweep. Nothing else is written, and nowhere else.
+LEASE_VERBS = ("create", "get", "update", "delete", "list", "watch")
+
+
+def role_rules() -> list[Rule]:
+    """The namespaced Role: the claim Leases, in edgeguard's own namespace only."""
+    return [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": list(LEASE_VERBS)}
+    ]
+
+
 def to_yaml(rules: list[Rule]) -> str:
     """Rules in the manifests' own layout, ready to paste under `rules:` or `webhooks[].rules:`."""
     return yaml.safe_dump(rules, sort_keys=False, default_flow_style=None, width=100)
@@ -90,6 +103,7 @@ def main() -> int:
         "ValidatingWebhookConfiguration rules": admission_rules(shipped, mutating=False),
         "MutatingWebhookConfiguration rules": admission_rules(shipped, mutating=True),
         "ClusterRole rules": cluster_role_rules(),
+        "Role rules": role_rules(),
     }
     for title, rules in blocks.items():
         sys.stdout.write(f"# {title}\n{to_yaml(rules)}\n")

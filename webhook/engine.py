@@ -18,6 +18,7 @@ import jsonpatch
 from webhook.core.config import Config, PolicyConfig
 from webhook.core.decision import Decision, PatchOp, errored
 from webhook.core.kinds import GroupKind
+from webhook.core.locks import Lock
 from webhook.core.outcome import Outcome, PolicyResult, Result
 from webhook.core.policy import Mode, Policy
 from webhook.core.review import Review
@@ -82,6 +83,28 @@ class Engine:
                     current = dataclasses.replace(current, object=new)
             tally.add(policy, decision, mode)
         return tally.outcome(current.object)
+
+    def locks(self, review: Review, view: ClusterView) -> list[Lock]:
+        """The locks an allowed review relies on: those of its enforcing policies (a policy
+        that only warns blocks nothing, so it needs no lock). A policy whose `locks` raises
+        contributes none: its verdict already failed closed."""
+        found: list[Lock] = []
+        for policy, chosen in self._active(self._validating, review):
+            if policy.locks is None or chosen.mode is not Mode.ENFORCE:
+                continue
+            try:
+                found.extend(policy.locks(review, view, chosen.settings))
+            except Exception:
+                log.exception("policy %s raised listing its locks", policy.name)
+        return found
+
+    def holds(self, view: ClusterView, lock: Lock) -> bool:
+        """Whether the view still shows the lock's holder holding it (unknown policy: yes,
+        so a lock nobody can judge is never taken over)."""
+        policy = next((p for p in self.validating if p.name == lock.policy), None)
+        if policy is None or policy.holds is None:
+            return True
+        return policy.holds(view, lock.scope, lock.value, lock.holder)
 
     def _active(
         self, policies: tuple[tuple[Policy, PolicyConfig], ...], review: Review

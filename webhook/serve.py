@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,20 @@ from aiohttp import web
 from policies.gateway.indexes import INDEXES
 from webhook import certs
 from webhook.cluster import client as kubeclient
+from webhook.cluster.leases import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_NAMESPACE,
+    ClaimMetrics,
+    LeaseStore,
+    refused,
+)
 from webhook.cluster.memory import MemoryView
 from webhook.cluster.reservations import ReservingView
 from webhook.cluster.watch import ClusterWatch, ViewMetrics, WatchSettings
+from webhook.core.locks import Lock
+from webhook.core.outcome import Outcome
 from webhook.core.policy import kept_fields
+from webhook.core.review import Review
 from webhook.core.view import ClusterView
 from webhook.engine import Engine
 from webhook.server.http import (
@@ -68,6 +78,12 @@ class ServeSettings:
     body_seconds: float = DEFAULT_BODY_SECONDS
     kubeconfig: Path | None = None
     environ: Mapping[str, str] = field(default_factory=dict)
+    # Where hostname claims are kept as Leases (edgeguard's own namespace), and for how long a
+    # claim protects a holder that is not in the view yet.
+    namespace: str = DEFAULT_NAMESPACE
+    claim_grace_seconds: float = DEFAULT_GRACE_SECONDS
+    # With client_ca: the certificate names (CN or DNS SAN) allowed to call; empty: any.
+    client_names: tuple[str, ...] = ()
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
@@ -122,6 +138,33 @@ def ensure_dev_certificates(settings: ServeSettings) -> None:
     )
 
 
+SWEEP_SECONDS = 10.0  # how often stale claim Leases are looked for
+
+
+def claim_step(
+    engine: Engine, view: ReservingView, leases: LeaseStore
+) -> Callable[[Review, Outcome], Awaitable[Outcome]]:
+    """After an allowed validating verdict: take its locks through the API server, so that
+    another replica cannot allow the same claim (a dry run only checks them). Liveness is read
+    from the watched objects, never from this replica's reservations."""
+    holds = _holds(engine, view)
+
+    async def settle(review: Review, outcome: Outcome) -> Outcome:
+        if review.operation not in ("CREATE", "UPDATE"):
+            return outcome
+        locks = engine.locks(review, view.memory)  # not our own reservation just made
+        if not locks:
+            return outcome
+        refusal = await leases.acquire(locks, holds, review.dry_run)
+        return outcome if refusal is None else refused(outcome, locks[0].policy, refusal)
+
+    return settle
+
+
+def _holds(engine: Engine, view: ReservingView) -> Callable[[Lock], bool]:
+    return lambda lock: engine.holds(view.memory, lock)
+
+
 def _present(path: Path) -> bool:
     return path.exists() or path.is_symlink()
 
@@ -129,6 +172,10 @@ def _present(path: Path) -> bool:
 async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | None = None) -> None:
     """Serves until SIGTERM; with no `view`, the live one: the cluster watched, holding
     what the engine's policies read, indexed as Gateway API defines (policies.gateway)."""
+    if settings.client_names and settings.client_ca is None:
+        raise StartupError(
+            "--client-cn needs --client-ca: without client certificates there is no name to check"
+        )
     watcher = CertWatcher(
         settings.tls_cert, settings.tls_key, settings.client_ca, settings.cert_poll_seconds
     )
@@ -145,13 +192,25 @@ async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | Non
         memory = MemoryView(synced=client is None, derive=INDEXES, kept=kept)
         live = ReservingView(memory, hold)
         view = live
+    leases: LeaseStore | None = None
     state = ServerState(
         engine,
         view,
         max_body=settings.max_body,
         body_seconds=settings.body_seconds,
         admitted=live.admitted if live else None,
+        unreserve=live.unreserve if live else None,
+        watched=live.memory if live else None,
+        client_names=frozenset(settings.client_names),
     )
+    if client is not None and live is not None:
+        leases = LeaseStore(
+            client,
+            settings.namespace,
+            settings.claim_grace_seconds,
+            metrics=ClaimMetrics(state.metrics.registry),
+        )
+        state.settle = claim_step(engine, live, leases)
     state.checks["certificate"] = lambda: watcher.loaded
     watch_certificate(state.metrics.registry, lambda: _timestamp(watcher))
     try:
@@ -179,6 +238,11 @@ async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | Non
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     reload_task = asyncio.create_task(watcher.run())
+    sweeps = (
+        asyncio.create_task(leases.run_sweeps(_holds(engine, live), SWEEP_SECONDS))
+        if leases is not None and live is not None
+        else None
+    )
     try:
         await stop.wait()
         state.closing = True
@@ -192,6 +256,8 @@ async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | Non
             log.warning("grace period over with %d admissions in progress", state.in_flight)
     finally:
         reload_task.cancel()
+        if sweeps is not None:
+            sweeps.cancel()
         await runner.cleanup()
         if monitoring is not None:
             await monitoring.cleanup()

@@ -39,6 +39,15 @@ class Unresolved(NamedTuple):
 Slot = ListenerId | Unresolved | str
 
 
+def slot_id(slot: Slot) -> str:
+    """A slot as a stable string (a Lease annotation other replicas read back)."""
+    if isinstance(slot, ListenerId):
+        return f"listener/{slot.owner_kind}/{slot.namespace}/{slot.name}/{slot.section}"
+    if isinstance(slot, Unresolved):
+        return f"parent/{slot.owner_kind}/{slot.namespace}/{slot.name}/{slot.section or ''}"
+    return str(slot)
+
+
 class Claim(NamedTuple):
     hostname: str  # effective and normalized; ANY_HOSTNAME for every name of the listener
     slot: Slot

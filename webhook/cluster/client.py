@@ -37,18 +37,24 @@ class ClusterConfigError(Exception):
 class ApiError(Exception):
     """The API server answered with an error status (its Status message attached)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, reason: str = "") -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
+        self.reason = reason  # the Status reason: AlreadyExists, Conflict, NotFound, ...
 
     @classmethod
-    def of(cls, status: int, message: str) -> ApiError:
-        kind = {404: NotFound, 410: Gone}.get(status, ApiError)
-        return kind(status, message)
+    def of(cls, status: int, message: str, reason: str = "") -> ApiError:
+        kind = {404: NotFound, 409: Conflict, 410: Gone}.get(status, ApiError)
+        return kind(status, message, reason)
 
 
 class NotFound(ApiError):
     """404: the group, version or resource is not served (a CRD not installed)."""
+
+
+class Conflict(ApiError):
+    """409: the object exists already (reason AlreadyExists), or an update was conditioned on
+    a resourceVersion that is no longer current (reason Conflict)."""
 
 
 class Gone(ApiError):
@@ -82,6 +88,32 @@ class KubeClient:
         async with asyncio.timeout(REQUEST_SECONDS), await self.open(path, params) as response:
             return json.loads(await response.read())
 
+    async def write_json(
+        self, method: str, path: str, body: Any = None, timeout: float = REQUEST_SECONDS
+    ) -> Any:
+        """POST, PUT or DELETE with a JSON body; the decoded answer, or ApiError."""
+        data = json.dumps(body).encode() if body is not None else None
+        async with asyncio.timeout(timeout):
+            response = await self._session.request(
+                method,
+                self.endpoint.host + path,
+                data=data,
+                headers={**await self._headers(), "Content-Type": "application/json"},
+                proxy=self.endpoint.proxy,
+                server_hostname=self.endpoint.server_hostname,
+            )
+            async with response:
+                raw = await response.read()
+                if response.status not in (200, 201, 202):
+                    message, reason = _status_fields(raw)
+                    raise ApiError.of(response.status, message, reason)
+                return json.loads(raw) if raw else None
+
+    async def read_json(self, path: str, timeout: float) -> Any:
+        """A GET with its own (short) deadline; ApiError on any status but 200."""
+        async with asyncio.timeout(timeout), await self.open(path) as response:
+            return json.loads(await response.read())
+
     async def open(self, path: str, params: Mapping[str, str] | None = None) -> ClientResponse:
         """A GET whose body is still to be read (a watch stream); the caller closes it."""
         response = await self._session.get(
@@ -93,7 +125,8 @@ class KubeClient:
         )
         if response.status != 200:
             async with response:
-                raise ApiError.of(response.status, _status_message(await response.read()))
+                message, reason = _status_fields(await response.read())
+                raise ApiError.of(response.status, message, reason)
         return response
 
 
@@ -120,12 +153,15 @@ class JsonLines:
                 return line
 
 
-def _status_message(body: bytes) -> str:
+def _status_fields(body: bytes) -> tuple[str, str]:
+    """A Status body's message and reason."""
     try:
         status = json.loads(body)
     except ValueError:
-        return body[:200].decode(errors="replace")
-    return str(status.get("message", "")) if isinstance(status, dict) else ""
+        return body[:200].decode(errors="replace"), ""
+    if not isinstance(status, dict):
+        return "", ""
+    return str(status.get("message", "")), str(status.get("reason", ""))
 
 
 async def connect(

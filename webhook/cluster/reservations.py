@@ -89,6 +89,14 @@ class ReservingView:
             return False
         return self.reserve(review.object, review.namespace, review.name)
 
+    def unreserve(self, review: Review) -> None:
+        """Drop the reservation an admission made (its claim was refused after all)."""
+        obj = review.object
+        key = key_of(obj, review.namespace) if obj is not None else None
+        if key is not None:
+            key = key._replace(name=key.name or review.name)
+            self._release(key)
+
     def reserve(self, obj: JSONObject, namespace: str | None = None, name: str = "") -> bool:
         """Hold the object until the watch shows it or hold_seconds pass (False: nothing held)."""
         meta = dict(metadata(obj))

@@ -12,6 +12,7 @@ from typing import Any
 
 from webhook.core.decision import Decision
 from webhook.core.kinds import KINDS, GroupKind
+from webhook.core.locks import Holds, Locks
 from webhook.core.review import Review
 from webhook.core.view import ClusterView, KeptFields
 
@@ -49,6 +50,10 @@ class Policy:
     referential: bool = False
     description: str = ""
     reads: Mapping[GroupKind, tuple[str, ...]] = field(default_factory=dict)
+    # The exclusive claims an allow relies on (webhook.core.locks), and how the view tells
+    # whether a holder still holds one; None for policies whose verdicts need no lock.
+    locks: Locks | None = None
+    holds: Holds | None = None
 
     def matches(self, review: Review) -> bool:
         return review.group_kind in self.kinds and review.operation in self.operations

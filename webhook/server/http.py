@@ -54,6 +54,16 @@ class ServerState:
     # Called right after a validating verdict, before any other request runs (no await in
     # between), so the live view can hold an admitted claim until the watch shows it.
     admitted: Callable[[Review, bool], object] | None = None
+    # Takes the claims an allowed validating verdict relies on through the API server (other
+    # replicas): the verdict as it stands then (webhook.cluster.leases). Runs after `admitted`.
+    settle: Callable[[Review, Outcome], Awaitable[Outcome]] | None = None
+    # Undoes `admitted` when `settle` refuses what was reserved.
+    unreserve: Callable[[Review], object] | None = None
+    # What /mutate reads: the watched objects, never another request's reservation (a forged
+    # or refused admission must not change what is injected into a certificate).
+    watched: ClusterView | None = None
+    # With a client CA: the certificate names (CN or DNS SAN) allowed to call; empty: any.
+    client_names: frozenset[str] = frozenset()
 
     async def drained(self, grace: float, poll: float = 0.02) -> bool:
         """Waits until no admission is in progress, or `grace` seconds; True when drained."""
@@ -134,7 +144,9 @@ def _admission(
         return response
 
     async def admit(request: web.Request, state: ServerState) -> web.StreamResponse:
-        refused = _check_transport(request, state.max_body)
+        refused = _check_client(request, state.client_names) or _check_transport(
+            request, state.max_body
+        )
         if refused is None:
             body, refused = await _read_json(request, state.max_body, state.body_seconds)
         if refused is not None:
@@ -146,9 +158,15 @@ def _admission(
         except ReviewError as exc:
             state.metrics.refused(endpoint, 400)
             return error(400, str(exc))
-        outcome = decide(review, state.view)
+        view = state.watched if endpoint == "mutate" and state.watched else state.view
+        outcome = decide(review, view)
         if endpoint == "validate" and state.admitted is not None:
             state.admitted(review, outcome.allowed)
+        if endpoint == "validate" and state.settle is not None and outcome.allowed:
+            settled = await state.settle(review, outcome)
+            if not settled.allowed and state.unreserve is not None:
+                state.unreserve(review)
+            outcome = settled
         payload = admission_response(review, outcome)
         seconds = time.perf_counter() - start
         state.metrics.observe(endpoint, review, outcome, seconds)
@@ -156,6 +174,34 @@ def _admission(
         return web.Response(body=dump_json(payload), content_type="application/json")
 
     return handle
+
+
+def _check_client(request: web.Request, allowed: frozenset[str]) -> web.Response | None:
+    """403 unless the client certificate names one of the allowed callers (--client-cn)."""
+    if not allowed:
+        return None
+    names = client_names(
+        request.transport.get_extra_info("peercert") if request.transport else None
+    )
+    if names & allowed:
+        return None
+    shown = ", ".join(sorted(names)) or "no client certificate"
+    return error(
+        403,
+        f"client {shown} is not allowed to call this webhook (--client-cn allows "
+        f"{', '.join(sorted(allowed))})",
+    )
+
+
+def client_names(peercert: Any) -> frozenset[str]:
+    """The CN and DNS SANs of a verified client certificate (ssl's getpeercert() form)."""
+    if not isinstance(peercert, dict):
+        return frozenset()
+    names = {
+        value for rdn in peercert.get("subject", ()) for key, value in rdn if key == "commonName"
+    }
+    names |= {value for kind, value in peercert.get("subjectAltName", ()) if kind == "DNS"}
+    return frozenset(names)
 
 
 def _check_transport(request: web.Request, max_body: int) -> web.Response | None:
