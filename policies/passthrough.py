@@ -22,7 +22,7 @@ from policies.gateway.model import (
 from policies.gateway.model import Gateway as GatewayModel
 from policies.gateway.model import ListenerSet as ListenerSetModel
 from policies.gateway.refs import backend_refs
-from policies.gateway.request import attachment_of, topology
+from policies.gateway.request import attachment_of, parent_needs, topology
 from policies.gateway.services import passthrough_reason
 from policies.gateway.topology import with_topology
 from webhook.core.decision import Decision, allowed, denied, verdict
@@ -376,6 +376,7 @@ POLICY = Policy(
     operations=frozenset({"CREATE", "UPDATE"}),
     defaults={ALLOW_TERMINATE: False},
     referential=True,
+    needs=parent_needs,
     # Gateways' listeners; what decides whether an attached object needs passthrough and
     # where it attaches; Services' and Namespaces' labels.
     reads=with_topology(

@@ -18,7 +18,7 @@ from policies.gateway.attachment import ParentAttachment, Reason, Refused
 from policies.gateway.grants import grant_permits
 from policies.gateway.model import CORE_PROTOCOLS, SERVED, Listener, Route
 from policies.gateway.refs import BackendRef, backend_refs, object_ref
-from policies.gateway.request import attachment_of
+from policies.gateway.request import attachment_of, parent_needs
 from policies.gateway.topology import with_topology
 from webhook.core.decision import Decision, allowed, denied
 from webhook.core.json import JSONObject
@@ -302,6 +302,7 @@ POLICY = Policy(
     operations=frozenset({"CREATE", "UPDATE"}),
     default_mode=Mode.WARN,
     referential=True,
+    needs=parent_needs,
     # Gateways' listeners (and TLS, for references from them), grants, Namespaces' labels.
     reads=with_topology({GATEWAY: ("tls",), REFERENCEGRANT: ("from", "to")}),
     description=(

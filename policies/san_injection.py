@@ -31,7 +31,7 @@ from webhook.core.kinds import (
     group_kind_of,
 )
 from webhook.core.objects import ObjectKey, dig, key_of, metadata
-from webhook.core.policy import Policy, Settings
+from webhook.core.policy import Need, Policy, Settings
 from webhook.core.review import Review
 from webhook.core.view import ClusterView
 
@@ -298,6 +298,18 @@ def _named(kind: str, namespace: str, name: str) -> str:
     return str(ObjectKey("", kind, namespace, name))
 
 
+def needs(review: Review, view: ClusterView) -> list[Need]:
+    """An OpenVox Certificate no Server in the view uses: the namespace's Servers are read
+    through (a Server created moments ago, not yet in the watch)."""
+    obj = review.object
+    if review.group_kind != OPENVOX_CERTIFICATE or obj is None:
+        return []
+    namespace = review.namespace or str(metadata(obj).get("namespace") or "")
+    name = review.name or str(metadata(obj).get("name") or "")
+    users = [s for s in view.list(SERVER, namespace) if dig(s, "spec", "certificateRef") == name]
+    return [] if users else [(SERVER, namespace, None)]
+
+
 POLICY = Policy(
     "sni-san-injection",
     frozenset({OPENVOX_CERTIFICATE, CM_CERTIFICATE, POOL}),
@@ -305,6 +317,7 @@ POLICY = Policy(
     mutating=True,
     operations=frozenset({"CREATE", "UPDATE"}),
     referential=True,
+    needs=needs,
     # Pool -> Server -> Certificate; the routes and OpenBaoClusters sending to a Service
     # (the backend index) and their hostnames; ReferenceGrants.
     reads=with_topology(

@@ -23,7 +23,7 @@ from policies.gateway.claims import (
     slot_id,
 )
 from policies.gateway.model import ANY_HOSTNAME, ListenerId, Route
-from policies.gateway.request import attachment_of, topology
+from policies.gateway.request import attachment_of, parent_needs, topology
 from policies.gateway.topology import Topology, claims_of, with_topology
 from webhook.core.decision import Decision, allowed, verdict
 from webhook.core.hostnames import is_wildcard, parent_wildcards
@@ -37,7 +37,7 @@ from webhook.core.kinds import (
 from webhook.core.locks import Lock
 from webhook.core.objects import ObjectKey, metadata
 from webhook.core.policy import Policy, Settings
-from webhook.core.review import Review
+from webhook.core.review import RELIED_ON, Review
 from webhook.core.view import ClusterView
 
 SCOPE = "scope"
@@ -119,6 +119,9 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
     more = search.more()
     if more:
         (messages if messages else warnings).append(more)
+    if messages:  # what the denial relies on, for the server to confirm (webhook.core.review)
+        denying = [*pools, *(f.rival.claimant for f in search.found.values())]
+        review.memo[RELIED_ON] = [(k.group_kind, k.namespace, k.name) for k in denying]
     return verdict(messages, warnings)
 
 
@@ -430,6 +433,7 @@ POLICY = Policy(
     choices={SCOPE: SCOPES, HTTP_DUPLICATES: HTTP_MODES},
     referential=True,
     locks=locks,
+    needs=parent_needs,
     holds=holds,
     # What claims are read from (hostnames, parentRefs, owners), Gateways' and ListenerSets'
     # listeners, Namespaces' labels (allowedRoutes selectors).

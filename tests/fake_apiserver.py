@@ -58,6 +58,9 @@ class FakeApiServer:
         # coordination.k8s.io/v1 Leases (edgeguard's hostname claims): create is atomic, an
         # update or delete may be conditioned on resourceVersion, as the real API server does.
         self.leases: dict[tuple[str, str], dict[str, Any]] = {}
+        # Kinds whose watch events are held back until `flush()` (a lagging watch).
+        self.delayed: set[GroupKind] = set()
+        self._backlog: list[tuple[_Resource, dict[str, Any]]] = []
         self.lease_writes: list[tuple[str, str]] = []  # (method, name) of every write
 
     # What tests do to the cluster.
@@ -163,11 +166,41 @@ class FakeApiServer:
         app.router.add_get("/apis/{group}/{version}/{resource}", self._collection)
         leases = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
         app.router.add_get(leases, self._lease_list)
+        one = "/namespaces/{namespace}/{resource}/{name}"
+        app.router.add_get("/apis/{group}/{version}" + one, self._object)
+        app.router.add_get("/api/{version}" + one, self._object)
+        app.router.add_get("/apis/{group}/{version}/namespaces/{namespace}/{resource}", self._in)
         app.router.add_post(leases, self._lease_create)
         app.router.add_get(leases + "/{name}", self._lease_get)
         app.router.add_put(leases + "/{name}", self._lease_update)
         app.router.add_delete(leases + "/{name}", self._lease_delete)
         return app
+
+    async def _object(self, request: web.Request) -> web.Response:
+        """GET of one object: what the API server stores now, whatever the watch delivered."""
+        refused = self._record(request)
+        if refused is not None:
+            return refused
+        resource = self._find(request)
+        key = (request.match_info["namespace"], request.match_info["name"])
+        found = resource.objects.get(key) if resource is not None else None
+        if found is None:
+            return _status(404, "NotFound", f'"{key[1]}" not found')
+        return web.json_response(found)
+
+    async def _in(self, request: web.Request) -> web.Response:
+        """A list of one namespace's objects of a kind."""
+        refused = self._record(request)
+        if refused is not None:
+            return refused
+        resource = self._find(request)
+        if resource is None:
+            return _status(404, "NotFound", "the server could not find the requested resource")
+        namespace = request.match_info["namespace"]
+        items = [o for (ns, _), o in sorted(resource.objects.items()) if ns == namespace]
+        return web.json_response(
+            {"kind": "List", "metadata": {"resourceVersion": str(self._rv)}, "items": items}
+        )
 
     def _lease_key(self, request: web.Request) -> tuple[str, str]:
         return request.match_info["namespace"], request.match_info.get("name", "")
@@ -321,8 +354,9 @@ class FakeApiServer:
             await response.write_eof()
             return response
         queue: asyncio.Queue[Message] = asyncio.Queue()
+        held = {id(event) for held_at, event in self._backlog if held_at is resource}
         for rv, event in resource.events:
-            if rv > since:
+            if rv > since and id(event) not in held:  # a lagging watch replays no held event
                 queue.put_nowait(("event", event))
         bookmarks = request.query.get("allowWatchBookmarks") == "true"
         seconds = float(request.query.get("timeoutSeconds", "1800"))
@@ -391,7 +425,17 @@ class FakeApiServer:
     def _emit(self, resource: _Resource, kind_of_event: str, obj: dict[str, Any]) -> None:
         event = {"type": kind_of_event, "object": obj}
         resource.events.append((int(obj["metadata"]["resourceVersion"]), event))
+        if resource.info.group_kind in self.delayed:
+            self._backlog.append((resource, event))
+            return
         self._send(resource, ("event", event))
+
+    def flush(self) -> None:
+        """Deliver the held-back watch events, in order."""
+        self.delayed.clear()
+        backlog, self._backlog = self._backlog, []
+        for resource, event in backlog:
+            self._send(resource, ("event", event))
 
     def _send(self, resource: _Resource, message: Message) -> None:
         for queue in resource.watchers:
@@ -450,8 +494,9 @@ def tls_route(
     }
 
 
-async def eventually(check: Callable[[], object], seconds: float = 3.0) -> None:
-    """Waits until check() is truthy: the loop under test runs in other tasks."""
+async def eventually(check: Callable[[], object], seconds: float = 10.0) -> None:
+    """Waits until check() is truthy: the loop under test runs in other tasks (generous: a
+    shared CI machine may be slow, and a passing check returns at once)."""
     async with asyncio.timeout(seconds):
         while not check():
             await asyncio.sleep(0.005)

@@ -14,13 +14,52 @@ from typing import Any
 import yaml
 
 from webhook.cluster.watch import RBAC_VERBS, rbac_rules
-from webhook.core.kinds import KINDS, GroupKind, KindInfo
+from webhook.core.kinds import (
+    CM_CERTIFICATE,
+    GATEWAY,
+    GRPCROUTE,
+    HTTPROUTE,
+    KINDS,
+    LISTENERSET,
+    OPENBAO_CLUSTER,
+    OPENVOX_CERTIFICATE,
+    POOL,
+    REFERENCEGRANT,
+    SERVER,
+    TCPROUTE,
+    TLSROUTE,
+    UDPROUTE,
+    GroupKind,
+    KindInfo,
+)
 from webhook.core.policy import Policy
 
 # A DELETE has no object to patch, so the mutating webhook never asks for one.
 MUTABLE_OPERATIONS = frozenset({"CREATE", "UPDATE"})
 
 Rule = dict[str, Any]
+# Read-your-writes: the kinds checks read from other objects are sent to the validating webhook
+# on CREATE and UPDATE even where no policy judges them, so that what a replica admitted is
+# what its next admission sees (ReservingView) before the watch delivers it. Not Services and
+# Namespaces: every write of those in the cluster would then depend on edgeguard (failurePolicy
+# Fail) for a label or two; a request that names one by name still reads the view.
+OBSERVED = frozenset(
+    {
+        GATEWAY,
+        LISTENERSET,
+        REFERENCEGRANT,
+        HTTPROUTE,
+        GRPCROUTE,
+        TLSROUTE,
+        TCPROUTE,
+        UDPROUTE,
+        POOL,
+        SERVER,
+        OPENBAO_CLUSTER,
+        OPENVOX_CERTIFICATE,
+        CM_CERTIFICATE,
+    }
+)
 
 
 def admission_rules(policies: Iterable[Policy], *, mutating: bool) -> list[Rule]:
@@ -36,6 +75,8 @@ def admission_rules(policies: Iterable[Policy], *, mutating: bool) -> list[Rule]
         wanted = policy.operations & MUTABLE_OPERATIONS if mutating else policy.operations
         for kind in policy.kinds:
             operations.setdefault(kind, set()).update(wanted)
+    for kind in () if mutating else OBSERVED:
+        operations.setdefault(kind, set()).update(MUTABLE_OPERATIONS)
     grouped: dict[tuple[str, tuple[str, ...], tuple[str, ...], str], set[str]] = {}
     for kind, ops in operations.items():
         if not ops:

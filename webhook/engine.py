@@ -20,11 +20,12 @@ from webhook.core.decision import Decision, PatchOp, errored
 from webhook.core.kinds import GroupKind
 from webhook.core.locks import Lock
 from webhook.core.outcome import Outcome, PolicyResult, Result
-from webhook.core.policy import Mode, Policy
+from webhook.core.policy import Mode, Need, Policy
 from webhook.core.review import Review
 from webhook.core.view import ClusterView
 
 log = logging.getLogger("edgeguard.engine")
+MAX_NEEDS = 32  # objects read through per request at most (a route has at most 32 parentRefs)
 NOT_SYNCED = "cluster view not synced yet: edgeguard cannot check references to other objects"
 TOO_DEEP = (
     "the object is nested too deeply to apply this policy's patch; flatten it or exempt its "
@@ -97,6 +98,21 @@ class Engine:
             except Exception:
                 log.exception("policy %s raised listing its locks", policy.name)
         return found
+
+    def needs(self, review: Review, view: ClusterView) -> list[Need]:
+        """What the active policies would read by name and the view lacks (read-through)."""
+        found: dict[Need, None] = {}
+        for policy, _ in (
+            *self._active(self._validating, review),
+            *self._active(self._mutating, review),
+        ):
+            if policy.needs is None:
+                continue
+            try:
+                found.update(dict.fromkeys(policy.needs(review, view)))
+            except Exception:
+                log.exception("policy %s raised listing what it reads", policy.name)
+        return list(found)[:MAX_NEEDS]
 
     def holds(self, view: ClusterView, lock: Lock) -> bool:
         """Whether the view still shows the lock's holder holding it (unknown policy: yes,

@@ -28,6 +28,7 @@ from webhook.cluster.leases import (
     refused,
 )
 from webhook.cluster.memory import MemoryView
+from webhook.cluster.readthrough import ReadMetrics, ReadThrough
 from webhook.cluster.reservations import ReservingView
 from webhook.cluster.watch import ClusterWatch, ViewMetrics, WatchSettings
 from webhook.core.locks import Lock
@@ -223,6 +224,8 @@ async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | Non
     if client is not None and live is not None:
         metrics = ViewMetrics(state.metrics.registry, objects=state.metrics.view_objects)
         watch = ClusterWatch(client, live, WatchSettings.from_config(engine.config.view), metrics)
+        reads = ReadThrough(watch, live, engine, metrics=ReadMetrics(state.metrics.registry))
+        state.prepare, state.confirm = reads.prepare, reads.confirm
         watch.start()
     runner = web.AppRunner(
         make_app(state),

@@ -7,10 +7,12 @@ that follow only ask questions of it.
 
 from __future__ import annotations
 
-from policies.gateway.attachment import Attachment
+from policies.gateway.attachment import Attachment, Reason
 from policies.gateway.model import Route
 from policies.gateway.topology import Topology
 from webhook.core.json import JSONObject
+from webhook.core.kinds import GATEWAY, LISTENERSET
+from webhook.core.policy import Need
 from webhook.core.review import Review
 from webhook.core.view import ClusterView
 
@@ -37,3 +39,21 @@ def attach_object(
 ) -> Attachment | None:
     route = Route.parse(obj, namespace) if obj is not None else None
     return topology(view).attach(route) if route is not None else None
+
+
+def parent_needs(review: Review, view: ClusterView) -> list[Need]:
+    """The Gateways and ListenerSets the object's parentRefs name that the view lacks (and the
+    Gateway of a ListenerSet it has). Not memoized: asked before the read-through fills them."""
+    attachment = attach_object(review.object, view, review.namespace)
+    needs: list[Need] = []
+    for parent in attachment.parents if attachment is not None else ():
+        if parent.reason is not Reason.PARENT_NOT_FOUND:
+            continue
+        ref = parent.parent
+        if parent.listener_set is not None and parent.listener_set.parent is not None:
+            needs.append((GATEWAY, *parent.listener_set.parent))
+        elif ref.is_listener_set:
+            needs.append((LISTENERSET, ref.namespace, ref.name))
+        elif ref.is_gateway:
+            needs.append((GATEWAY, ref.namespace, ref.name))
+    return needs

@@ -175,12 +175,6 @@ class Topology:
 
     # --- Derived: the view's writes ------------------------------------------------------------
 
-    def reserves(self, obj: JSONObject, key: ObjectKey) -> bool:
-        """Whether an admitted object must be visible before the watch shows it: it claims
-        a hostname."""
-        route = Route.parse(obj)
-        return route is not None and bool(claims_of(route, attach(route, self)))
-
     def upsert(self, obj: JSONObject, key: ObjectKey) -> None:
         kind = key.group_kind
         if kind == GATEWAY:

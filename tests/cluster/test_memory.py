@@ -49,8 +49,6 @@ class Recorder:
     def delete(self, key: ObjectKey) -> None:
         self.events.append(("delete", str(key), None))
 
-    def reserves(self, obj: JSONObject, key: ObjectKey) -> bool:
-        return bool(obj.get("spec", {}).get("hostnames"))
 
 
 def test_derived_indexes_are_told_of_every_write_with_the_slimmed_object() -> None:
@@ -71,10 +69,6 @@ def test_an_overlay_view_makes_its_indexes_over_the_bases() -> None:
     base = MemoryView(derive=[Recorder], kept=KEPT)
     overlay = MemoryView(derive=base.derive, kept=KEPT, base=base)
     assert overlay.derived(Recorder).base is base.derived(Recorder)
-    assert (
-        base.reserves(route("a", "x.example.com"), key("a")),
-        base.reserves(route("b"), key("b")),
-    ) == (True, False)
 
 
 def test_asking_for_an_index_the_view_does_not_keep_names_it() -> None:

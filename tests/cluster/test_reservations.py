@@ -11,7 +11,7 @@ from tests.fake_apiserver import tls_route
 from tests.support import KEPT, admission_review, claimants, make_view
 from webhook.cluster.memory import slim
 from webhook.cluster.reservations import ReservingView
-from webhook.core.kinds import TLSROUTE
+from webhook.core.kinds import REFERENCEGRANT, TLSROUTE
 from webhook.core.objects import ObjectKey
 from webhook.core.review import Review
 
@@ -86,10 +86,16 @@ def test_nothing_is_reserved_for(
     assert view.pending == 0
 
 
-def test_a_kind_that_claims_nothing_is_not_reserved(view: ReservingView) -> None:
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "a"}}
-    assert view.admitted(review(service), allowed=True) is False
-    assert view.pending == 0
+def test_whatever_is_admitted_is_seen_by_the_next_admission(view: ReservingView) -> None:
+    grant = {
+        "apiVersion": "gateway.networking.k8s.io/v1beta1",
+        "kind": "ReferenceGrant",
+        "metadata": {"name": "g", "namespace": "a"},
+        "spec": {"from": [], "to": []},
+    }
+    assert view.admitted(review(grant), allowed=True) is True
+    assert view.pending == 1
+    assert view.list(REFERENCEGRANT, "a") == [slim(grant, KEPT)]
 
 
 def test_the_watch_showing_the_object_clears_its_reservation(view: ReservingView) -> None:

@@ -1,7 +1,10 @@
 """Pending objects: admitted by this replica, not yet seen in the watch.
 
-`ReservingView` overlays them on the watched objects so two racing admissions cannot both take
-a hostname. Only the server reserves; only the watch loop writes objects, clearing reservations.
+`ReservingView` overlays them on the watched objects, so that what this replica admitted is
+what its next admission sees (read-your-writes: a Gateway and the TLSRoute applied right after
+it), and two racing admissions cannot both take a hostname. Only the server reserves; the watch
+loop (and the read-through of objects the watch has not delivered) writes objects, clearing
+reservations.
 """
 
 from __future__ import annotations
@@ -78,7 +81,9 @@ class ReservingView:
         return len(self._held)
 
     def admitted(self, review: Review, allowed: bool) -> bool:
-        """Reserve after an allowed, real (not dry-run) CREATE or UPDATE that claims a hostname.
+        """Reserve after an allowed, real (not dry-run) CREATE or UPDATE: whatever this replica
+        admits is visible to the next admission at once (read-your-writes), until the watch
+        shows it or the hold expires.
 
         Call it right after the verdict, with no await in between: policies run in the
         event loop, so the next admission already sees the reservation.
@@ -108,8 +113,6 @@ class ReservingView:
         if key is None or not meta["name"]:
             return False
         self._release(key)
-        if not self.memory.reserves(obj, key):
-            return False
         version = str(meta.get("resourceVersion") or "")
         reservation = Reservation(key, version, self._clock() + self.hold_seconds)
         self._held[key] = reservation

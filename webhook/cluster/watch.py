@@ -153,6 +153,7 @@ class _Kind:
     stale: bool = False
     # When discovery stopped listing a kind that was served (its removal not yet confirmed).
     gone_at: float | None = None
+    version: str = ""  # the served version the kind is listed and watched in
 
     @property
     def label(self) -> str:
@@ -193,6 +194,33 @@ class ClusterWatch:
     @property
     def served(self) -> frozenset[GroupKind]:
         return frozenset(gk for gk, state in self._kinds.items() if state.served)
+
+    async def read(
+        self, kind: GroupKind, namespace: str | None, name: str | None, timeout: float
+    ) -> list[JSONObject] | None:
+        """The API server's current object (a list of one), or every object of the kind in the
+        namespace when `name` is None; [] when there is none, None when the kind is not served.
+        For lookups the view misses (read-through); raises on an API error or the deadline."""
+        state = self._kinds.get(kind)
+        if state is None or not state.served or not state.version:
+            return None
+        info = state.info
+        path = _group_path(info, state.version)
+        if info.namespaced and namespace:
+            path += f"/namespaces/{namespace}"
+        path += f"/{info.resource}" + (f"/{name}" if name else "")
+        try:
+            found = _mapping(await self._client.read_json(path, timeout))
+        except NotFound:
+            return []
+        items = [found] if name else list(found.get("items") or ())
+        group, kind_name = info.group_kind
+        api_version = f"{group}/{state.version}" if group else state.version
+        return [
+            {**item, "apiVersion": item.get("apiVersion") or api_version, "kind": kind_name}
+            for item in items
+            if isinstance(item, dict)
+        ]
 
     def start(self) -> None:
         self._store.mark_synced(False)
@@ -314,6 +342,7 @@ class ClusterWatch:
             )
             self._replace(state, "", [])
         state.served, state.gone_at = served, None
+        state.version = version if served else ""
         self._metrics.served.labels(state.label).set(1.0 if served else 0.0)
         if not served:
             self._listed(state)

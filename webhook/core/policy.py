@@ -6,7 +6,7 @@ Policies import this module and the core types only; the engine wires them up.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,9 @@ from webhook.core.review import Review
 from webhook.core.view import ClusterView, KeptFields
 
 Settings = Mapping[str, Any]
+# (kind, namespace, name): one object; name None: every object of the kind in the namespace.
+Need = tuple[GroupKind, str | None, str | None]
+Needs = Callable[[Review, ClusterView], Sequence[Need]]
 Check = Callable[[Review, ClusterView, Settings], Decision]
 
 
@@ -54,6 +57,9 @@ class Policy:
     # whether a holder still holds one; None for policies whose verdicts need no lock.
     locks: Locks | None = None
     holds: Holds | None = None
+    # The objects a check reads by name (or a kind in a namespace, name None) that the view
+    # lacks: the server reads them through from the API server first (read-your-writes).
+    needs: Needs | None = None
 
     def matches(self, review: Review) -> bool:
         return review.group_kind in self.kinds and review.operation in self.operations

@@ -14,6 +14,9 @@ from webhook.core.json import JSONObject
 from webhook.core.kinds import GroupKind, group_of
 
 ADMISSION_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
+# A memo key: the objects (kind, namespace, name) a denial relied on, which the server may
+# confirm with the API server before refusing (a delete the watch has not delivered yet).
+RELIED_ON = "relied-on"
 OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
 
 

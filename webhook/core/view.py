@@ -22,14 +22,11 @@ KeptFields = Mapping[GroupKind, tuple[str, ...]]
 
 class Derived(Protocol):
     """An index the view keeps current: told of each object as the view keeps it, after it is
-    stored (`upsert`) and after it is removed (`delete`). `reserves` says whether an admitted
-    object must be visible to the next admission before the watch shows it."""
+    stored (`upsert`) and after it is removed (`delete`)."""
 
     def upsert(self, obj: JSONObject, key: ObjectKey) -> None: ...
 
     def delete(self, key: ObjectKey) -> None: ...
-
-    def reserves(self, obj: JSONObject, key: ObjectKey) -> bool: ...
 
 
 DerivedT = TypeVar("DerivedT", bound=Derived)

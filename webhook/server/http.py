@@ -7,6 +7,7 @@ It refuses bad input with a 4xx and a JSON reason (never a 500), turns the body 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -64,6 +65,11 @@ class ServerState:
     watched: ClusterView | None = None
     # With a client CA: the certificate names (CN or DNS SAN) allowed to call; empty: any.
     client_names: frozenset[str] = frozenset()
+    # Read-your-writes (webhook.cluster.readthrough): read what a request names and the view
+    # lacks before deciding (warnings for what could not be read), and after a denial confirm
+    # what it relied on (True: the view changed, decide again).
+    prepare: Callable[[Review], Awaitable[list[str]]] | None = None
+    confirm: Callable[[Review], Awaitable[bool]] | None = None
 
     async def drained(self, grace: float, poll: float = 0.02) -> bool:
         """Waits until no admission is in progress, or `grace` seconds; True when drained."""
@@ -158,8 +164,14 @@ def _admission(
         except ReviewError as exc:
             state.metrics.refused(endpoint, 400)
             return error(400, str(exc))
+        notes = await state.prepare(review) if state.prepare is not None else []
         view = state.watched if endpoint == "mutate" and state.watched else state.view
         outcome = decide(review, view)
+        if not outcome.allowed and state.confirm is not None and await state.confirm(review):
+            review = dataclasses.replace(review)  # a fresh per-request memo
+            outcome = decide(review, view)
+        if notes:
+            outcome = dataclasses.replace(outcome, warnings=(*outcome.warnings, *notes))
         if endpoint == "validate" and state.admitted is not None:
             state.admitted(review, outcome.allowed)
         if endpoint == "validate" and state.settle is not None and outcome.allowed:
