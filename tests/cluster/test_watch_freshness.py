@@ -46,6 +46,11 @@ PROBES = {
 }
 
 
+def test_the_stale_message_lists_the_kinds_the_policy_reads() -> None:
+    read = set(KINDS) & set(unique_hostnames.POLICY.reads)
+    assert ", ".join(sorted(map(str, read))) == READ_BY_UNIQUE
+
+
 def verdict(answer: dict[str, Any]) -> str:
     """One probe's answer in short: a duplicate's denial by who holds the name (the policy's
     own wording is tested in tests/policies), anything else in full."""
