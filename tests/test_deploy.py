@@ -28,11 +28,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 import policies
 from tests.support import ROOT, SHARED_DATA
-from webhook.config import parse
+from webhook.config import VIEW_KEYS, load
+from webhook.core.config import Config, ViewConfig
 from webhook.core.kinds import KINDS
 from webhook.deploy import OBSERVED, admission_rules, cluster_role_rules, role_rules, to_yaml
 
 MANIFESTS = ROOT / "manifests"
+README = (ROOT / "README.md").read_text()
 CRDS = SHARED_DATA
 BUILDS = ("base", "overlays/cert-manager", "overlays/self-signed")
 NAMESPACE = "edgeguard"
@@ -232,9 +234,11 @@ def container(objects: Sequence[Obj]) -> Obj:
 # --- parsing and building ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "path", sorted(MANIFESTS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(MANIFESTS))
-)
+# Every YAML file under manifests/ is a manifest, but the policy configuration.
+MANIFEST_FILES = sorted(p for p in MANIFESTS.rglob("*.yaml") if p.name != "edgeguard.yaml")
+
+
+@pytest.mark.parametrize("path", MANIFEST_FILES, ids=lambda p: str(p.relative_to(MANIFESTS)))
 def test_every_manifest_parses(path: Path) -> None:
     docs = documents(path)
     assert docs
@@ -624,9 +628,10 @@ def test_container_probes_ports_resources_and_args(built: dict[str, list[Obj]]) 
 
 def test_the_args_parse_to_the_ports_the_manifests_name(built: dict[str, list[Obj]]) -> None:
     from webhook.cli import parser
+    from webhook.options import resolve
 
     c = container(built["base"])
-    args = parser().parse_args(["serve", *c["args"]])
+    args = resolve(parser().parse_args(["serve", *c["args"]]), {})
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert (args.port, args.monitoring_port) == (ports["https"], ports["monitoring"])
 
@@ -642,13 +647,41 @@ def test_certificate_and_configuration_are_mounted(built: dict[str, list[Obj]]) 
     assert "edgeguard.yaml" in config["data"]
 
 
-def test_the_configmap_configuration_loads(built: dict[str, list[Obj]]) -> None:
-    text = one(built["base"], "ConfigMap")["data"]["edgeguard.yaml"]
+def test_the_configmap_holds_the_file_ci_reviews_with(built: dict[str, list[Obj]]) -> None:
+    shipped_file = MANIFESTS / "base" / "edgeguard.yaml"
+    for name in BUILDS:
+        data = one(built[name], "ConfigMap", "edgeguard")["data"]
+        assert data == {"edgeguard.yaml": shipped_file.read_text()}, name
+
+
+def test_the_shipped_configuration_is_the_policies_defaults() -> None:
+    """One verdict in CI and in the cluster: `edgeguard review` without --config, with the
+    shipped file, and the cluster agree on every mode, exemption, setting and view value."""
     shipped = policies.builtin()
-    config = parse(text, "manifests/base/configmap.yaml", shipped)
-    listed = yaml.safe_load(text)["policies"]
-    assert set(listed) == {p.name for p in shipped}, "list every shipped policy with its mode"
-    assert set(config.policies) == {p.name for p in shipped}
+    path = MANIFESTS / "base" / "edgeguard.yaml"
+    config = load(path, shipped)
+    listed = yaml.safe_load(path.read_text())["policies"]
+    assert list(listed) == [p.name for p in shipped], "list every shipped policy, in order"
+    for policy in shipped:
+        assert set(listed[policy.name].get("settings", {})) == set(policy.defaults), policy.name
+    assert config == Config.defaults(shipped)
+    assert config.view == ViewConfig()
+    assert set(yaml.safe_load(path.read_text())["view"]) == set(VIEW_KEYS)
+
+
+def test_the_readme_states_each_policys_default_mode() -> None:
+    row = r"^\| `([a-z][a-z-]+)`(?: \(mutating\))? \|.*\| (\w+) \|[^|]*\|$"
+    rows = re.findall(row, README, re.M)
+    assert dict(rows) == {p.name: p.default_mode.value for p in policies.builtin()}
+
+
+def test_the_readme_reviews_in_ci_with_the_clusters_configuration() -> None:
+    commands = re.findall(r"^\s*(?:run: |- |\$ )?(edgeguard review .*)$", README, re.M)
+    ci = [c for c in commands if "-o sarif" in c]
+    assert ci == [
+        "edgeguard review --config manifests/base/edgeguard.yaml -o sarif manifests/"
+        " > edgeguard.sarif"
+    ]
 
 
 def test_everything_namespaced_is_in_edgeguard(built: dict[str, list[Obj]]) -> None:
@@ -711,6 +744,59 @@ def test_generate_again_keeps_the_previous_ca_in_the_bundle(tmp_path: Path) -> N
     for _, hook in webhooks(kustomize(overlay)):
         pems = [c.public_bytes(Encoding.PEM) for c in bundle(hook)]
         assert pems == [second, first]
+
+
+def _checkout(tmp_path: Path, venv: bool) -> Path:
+    """A copy of the self-signed overlay where a checkout keeps it, with or without .venv."""
+    overlay = tmp_path / "repo" / "manifests" / "overlays" / "self-signed"
+    overlay.mkdir(parents=True)
+    shutil.copy(MANIFESTS / "overlays" / "self-signed" / "generate.sh", overlay)
+    if venv:
+        bin_dir = tmp_path / "repo" / ".venv" / "bin"
+        bin_dir.mkdir(parents=True)
+        (bin_dir / "edgeguard").symlink_to(Path(sys.executable).parent / "edgeguard")
+    return overlay
+
+
+def _without_edgeguard() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "EDGEGUARD"}
+    return env | {"PATH": "/usr/bin:/bin"}
+
+
+def test_generate_uses_the_checkouts_venv_when_edgeguard_is_not_on_path(tmp_path: Path) -> None:
+    overlay = _checkout(tmp_path, venv=True)
+    done = subprocess.run(
+        ["bash", str(overlay / "generate.sh")],
+        env=_without_edgeguard(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines()[0] == (
+        f"wrote {overlay}/certs/ca.crt, {overlay}/certs/tls.crt, {overlay}/certs/tls.key"
+    )
+    assert done.stdout.splitlines()[-1] == (
+        f"wrote {overlay}/cabundle.yaml; apply with: kubectl apply --server-side -k {overlay}"
+    )
+
+
+def test_generate_without_any_edgeguard_says_how_to_get_one(tmp_path: Path) -> None:
+    overlay = _checkout(tmp_path, venv=False)
+    done = subprocess.run(
+        ["bash", str(overlay / "generate.sh")],
+        env=_without_edgeguard(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        "generate.sh: edgeguard not found: run 'python3 dev.py test' in the repository once (it"
+        " makes .venv/bin/edgeguard), put edgeguard on PATH, or set EDGEGUARD\n",
+    )
+    assert not (overlay / "certs").exists()
 
 
 # --- the image ---------------------------------------------------------------------------------

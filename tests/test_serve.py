@@ -36,6 +36,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def loopback() -> list[str]:
+    """`edgeguard serve` arguments for a free port on loopback (a check after the bind)."""
+    return ["serve", "--host", "127.0.0.1", "--port", str(free_port())]
+
+
 def settings(tmp_path: Path) -> ServeSettings:
     return ServeSettings(
         host="127.0.0.1",
@@ -102,8 +107,8 @@ def test_a_mistyped_key_path_stops_serve_and_writes_nothing(
     serve_args = ["serve", "--port", "1", "--tls-cert", str(real / "tls.crt"), "--tls-key"]
     assert main([*serve_args, str(typo)]) == 2
     assert capsys.readouterr().err == (
-        f"edgeguard: tls.kye not found: {typo} (--tls-key); the certificate and its key must "
-        "both exist\n"
+        f"edgeguard: error: tls.kye not found: {typo} (--tls-key); the certificate and its key "
+        "must both exist\n"
     )
     assert _snapshot(real) == before
 
@@ -114,8 +119,8 @@ def test_missing_certificates_away_from_the_defaults_are_an_error(
     cert, key = tmp_path / "a" / "tls.crt", tmp_path / "a" / "tls.key"
     assert main(["serve", "--port", "1", "--tls-cert", str(cert), "--tls-key", str(key)]) == 2
     assert capsys.readouterr().err == (
-        f"edgeguard: tls.crt not found: {cert} (--tls-cert); development certificates are made "
-        "only at the default paths (certs/tls.crt, certs/tls.key) or with --dev-certs\n"
+        f"edgeguard: error: tls.crt not found: {cert} (--tls-cert); development certificates are "
+        "made only at the default paths (certs/tls.crt, certs/tls.key) or with --dev-certs\n"
     )
     assert not (tmp_path / "a").exists()
 
@@ -147,10 +152,10 @@ def test_a_key_that_does_not_match_stops_serve(
         assert main([*args, "--out", str(tmp_path / name)]) == 0
     cert, key = tmp_path / "one" / "tls.crt", tmp_path / "two" / "tls.key"
     capsys.readouterr()
-    assert main(["serve", "--port", "1", "--tls-cert", str(cert), "--tls-key", str(key)]) == 2
+    assert main([*loopback(), "--tls-cert", str(cert), "--tls-key", str(key)]) == 2
     assert capsys.readouterr().err == (
-        f"edgeguard: cannot load serving certificate {cert} with key {key}: KEY_VALUES_MISMATCH "
-        "(the key does not belong to the certificate)\n"
+        f"edgeguard: error: cannot load serving certificate {cert} with key {key}: "
+        "KEY_VALUES_MISMATCH (the key does not belong to the certificate)\n"
     )
 
 
@@ -165,13 +170,13 @@ def test_an_unreadable_client_ca_stops_serve(
         client_ca.write_text(broken)
     capsys.readouterr()
     pair = ["--tls-cert", str(tmp_path / "tls.crt"), "--tls-key", str(tmp_path / "tls.key")]
-    assert main(["serve", "--port", "1", *pair, "--client-ca", str(client_ca)]) == 2
+    assert main([*loopback(), *pair, "--client-ca", str(client_ca)]) == 2
     reason = (
         f"cannot read client CA {client_ca}: No such file or directory"
         if broken == "missing"
         else f"cannot load client CA {client_ca}: NO_CERTIFICATE_OR_CRL_FOUND"
     )
-    assert capsys.readouterr().err == f"edgeguard: {reason}\n"
+    assert capsys.readouterr().err == f"edgeguard: error: {reason}\n"
 
 
 async def _started(chosen: ServeSettings) -> AsyncIterator[None]:
@@ -290,7 +295,8 @@ def test_a_bad_configuration_stops_serve_with_file_and_line(
     assert main(["serve", "--config", str(config), "--port", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(
-        f"edgeguard: configuration error: {config}:2: unknown key 'no-such-policy' in policies; "
+        f"edgeguard: error: configuration error: {config}:2: unknown key 'no-such-policy' in "
+        "policies; "
     )
 
 

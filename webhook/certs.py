@@ -154,7 +154,10 @@ def _existing_ca(paths: CertPaths) -> tuple[ec.EllipticCurvePrivateKey, x509.Cer
 
 
 def _exists(path: Path) -> bool:
-    return path.exists() or path.is_symlink()
+    try:
+        return path.exists() or path.is_symlink()
+    except OSError as exc:  # a folder on the way that cannot be searched, a name too long
+        raise CertFileError(f"cannot check {path}: {exc.strerror}") from exc
 
 
 def ca_bundle(ca_path: Path) -> str:

@@ -7,9 +7,11 @@ connections, lets in-flight requests finish (up to the grace period) and exits 0
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +52,7 @@ from webhook.server.tls import CertWatcher
 log = logging.getLogger("edgeguard.serve")
 
 
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
 DEFAULT_TLS_CERT = Path("certs/tls.crt")
 DEFAULT_TLS_KEY = Path("certs/tls.key")
 
@@ -102,17 +105,77 @@ class StartupError(Exception):
     """A reason `serve` cannot start (a missing or broken certificate, ...): exit 2."""
 
 
-def ensure_dev_certificates(settings: ServeSettings) -> None:
-    """Make a development CA and serving certificate on first run, and only then.
+def start(settings: ServeSettings) -> list[socket.socket]:
+    """Everything `serve` checks and claims before it runs, in an order that changes nothing
+    when something is wrong: the certificate paths, then the listening sockets (a port in use
+    is found before anything is written), then the development certificates on first run."""
+    make = dev_certificates_needed(settings)
+    sockets = listen(settings.host, settings.port)
+    try:
+        if make:
+            write_dev_certificates(settings)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
-    Only when neither --tls-cert nor --tls-key exists, and only at the default paths or when
-    --dev-certs asks for it; otherwise a missing file is a StartupError, never a reason to
-    write (a typo in a path must not replace real key material). Nothing is overwritten.
-    """
+
+# What a failed bind means to someone starting edgeguard (errno -> the likely reason).
+BIND_REASONS = {
+    errno.EADDRINUSE: "the port is in use (is edgeguard already running?); choose another --port",
+    errno.EACCES: "permission denied (ports below 1024 need privileges); choose another --port",
+    errno.EADDRNOTAVAIL: "no network interface has this address; check --host",
+}
+
+
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for every address `host` resolves to; a StartupError naming the flag
+    and the reason otherwise. Bound here, before any background task, so that serving twice
+    or a wrong --host stops the program at once."""
+    try:
+        found = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise StartupError(f"--host {host}: cannot resolve it ({exc.strerror})") from exc
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, address in dict.fromkeys((f, k, p, a) for f, k, p, _, a in found):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                reason = BIND_REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+                raise StartupError(f"cannot listen on {host}:{port}: {reason}") from exc
+            sock.listen(socket.SOMAXCONN)
+            sock.setblocking(False)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def ensure_dev_certificates(settings: ServeSettings) -> None:
+    """Make a development CA and serving certificate on first run, and only then (see
+    `dev_certificates_needed`). Nothing is overwritten."""
+    if dev_certificates_needed(settings):
+        write_dev_certificates(settings)
+
+
+def dev_certificates_needed(settings: ServeSettings) -> bool:
+    """Whether this is a first run that makes development certificates: neither --tls-cert
+    nor --tls-key exists, at the default paths or with --dev-certs. Any other missing file is
+    a StartupError, never a reason to write (a typo in a path must not replace real keys)."""
     cert, key = settings.tls_cert, settings.tls_key
     present = [_present(cert), _present(key)]
     if all(present):
-        return
+        return False
     defaults = (cert, key) == (DEFAULT_TLS_CERT, DEFAULT_TLS_KEY)
     if any(present) or not (defaults or settings.dev_certs):
         flag, missing = ("--tls-key", key) if present[0] else ("--tls-cert", cert)
@@ -123,6 +186,11 @@ def ensure_dev_certificates(settings: ServeSettings) -> None:
             f"({DEFAULT_TLS_CERT}, {DEFAULT_TLS_KEY}) or with --dev-certs"
         )
         raise StartupError(f"{missing.name} not found: {missing} ({flag}); {hint}")
+    return True
+
+
+def write_dev_certificates(settings: ServeSettings) -> None:
+    cert, key = settings.tls_cert, settings.tls_key
     try:
         paths = certs.generate_dev(cert.parent, settings.extra_sans, cert=cert, key=key)
     except certs.CertFileError as exc:
@@ -167,16 +235,49 @@ def _holds(engine: Engine, view: ReservingView) -> Callable[[Lock], bool]:
 
 
 def _present(path: Path) -> bool:
-    return path.exists() or path.is_symlink()
+    try:
+        return path.exists() or path.is_symlink()
+    except OSError as exc:  # a folder on the way that cannot be read, a name too long
+        raise StartupError(f"cannot check {path}: {exc.strerror}") from exc
 
 
-async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | None = None) -> None:
-    """Serves until SIGTERM; with no `view`, the live one: the cluster watched, holding
-    what the engine's policies read, indexed as Gateway API defines (policies.gateway)."""
+async def serve(
+    settings: ServeSettings,
+    engine: Engine,
+    view: ClusterView | None = None,
+    sockets: list[socket.socket] | None = None,
+) -> None:
+    """Serves until SIGTERM on `sockets` (from `start`; bound here when not given); with no
+    `view`, the live one: the cluster watched, holding what the engine's policies read,
+    indexed as Gateway API defines (policies.gateway). The sockets are closed on return."""
     if settings.client_names and settings.client_ca is None:
+        for sock in sockets or ():
+            sock.close()
         raise StartupError(
             "--client-cn needs --client-ca: without client certificates there is no name to check"
         )
+    bound = sockets if sockets is not None else listen(settings.host, settings.port)
+    # First, so that SIGTERM while connecting to the cluster still ends the program cleanly.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await _serve(settings, engine, view, bound, stop)
+    finally:
+        for sig in SIGNALS:
+            loop.remove_signal_handler(sig)
+        for sock in bound:
+            sock.close()
+
+
+async def _serve(
+    settings: ServeSettings,
+    engine: Engine,
+    view: ClusterView | None,
+    sockets: list[socket.socket],
+    stop: asyncio.Event,
+) -> None:
     watcher = CertWatcher(
         settings.tls_cert, settings.tls_key, settings.client_ca, settings.cert_poll_seconds
     )
@@ -233,13 +334,10 @@ async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | Non
         keepalive_timeout=settings.idle_seconds,
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=watcher.context)
-    await site.start()
+    sites = [web.SockSite(runner, sock, ssl_context=watcher.context) for sock in sockets]
+    for site in sites:
+        await site.start()
     log.info("serving HTTPS on %s:%d", settings.host, settings.port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     reload_task = asyncio.create_task(watcher.run())
     sweeps = (
         asyncio.create_task(leases.run_sweeps(_holds(engine, live), SWEEP_SECONDS))
@@ -251,7 +349,8 @@ async def serve(settings: ServeSettings, engine: Engine, view: ClusterView | Non
         state.closing = True
         # aiohttp's own shutdown drops TLS connections whose body is still arriving, so stop
         # accepting first and wait for the admissions in progress before closing connections.
-        await site.stop()
+        for site in sites:
+            await site.stop()
         log.info(
             "shutting down: finishing in-flight requests (up to %.0f s)", settings.grace_seconds
         )

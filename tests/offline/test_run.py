@@ -17,7 +17,7 @@ from webhook.cli import main
 from webhook.core.config import Config
 from webhook.engine import Engine
 from webhook.offline import run as reviewing
-from webhook.offline.reports.text import text
+from webhook.offline.reports.text import Style, text
 from webhook.yamlio import manifests
 
 SAMPLES = SHARED_DATA / "openvox-operator" / "samples"
@@ -58,7 +58,14 @@ def test_json_for_a_pool_with_route_but_no_hostname(
     assert code == 1
     assert json.loads(out) == {
         "schema": "edgeguard.review/v1",
-        "summary": {"objects": 1, "allowed": 0, "denied": 1, "warned": 0},
+        "summary": {
+            "objects": 1,
+            "allowed": 0,
+            "denied": 1,
+            "warned": 0,
+            "patched": 0,
+            "skipped": 0,
+        },
         "objects": [
             {
                 "file": "pool.yaml",
@@ -83,6 +90,7 @@ def test_json_for_a_pool_with_route_but_no_hostname(
                 "mutatedObject": None,
             }
         ],
+        "skipped": [],
     }
 
 
@@ -93,7 +101,7 @@ def test_text_names_file_line_object_and_verdict(
         1,
         "pool.yaml:2: Pool openvox-system/puppet (CREATE)\n"
         f"  DENY  route-required-fields: {MESSAGE}\n"
-        "1 object: 1 denied, 0 with warnings\n",
+        "1 object: 1 denied, 0 with warnings, 0 patched\n",
         "",
     )
 
@@ -163,11 +171,11 @@ def test_junit_has_one_case_per_object_and_policy(
         '<testsuites tests="2" failures="1" errors="0" skipped="0" time="0.0">'
         '<testsuite name="edgeguard review" tests="2" errors="0" failures="1" skipped="0"'
         ' time="0">'
-        '<testcase name="Pool openvox-system/puppet: route-required-fields"'
-        ' classname="pool.yaml:2">'
+        '<testcase name="Pool openvox-system/puppet (pool.yaml:2)"'
+        ' classname="route-required-fields">'
         f'<failure message="{MESSAGE}" type="deny">{MESSAGE}</failure></testcase>'
-        '<testcase name="Pool openvox-system/puppet: route-required-fields"'
-        ' classname="ok.yaml:2" />'
+        '<testcase name="Pool openvox-system/puppet (ok.yaml:2)"'
+        ' classname="route-required-fields" />'
         "</testsuite></testsuites>\n"
     )
 
@@ -232,7 +240,7 @@ def test_stdin_and_kind_list(
     items = json.dumps([{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}])
     listed = f"apiVersion: v1\nkind: List\nitems: {items}\n---\n" + (work / "pool.yaml").read_text()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(listed.encode())))
-    code, out, _ = cli(capsys, "-")
+    code, out, _ = cli(capsys, "--verbose", "-")
     assert code == 1
     assert out.splitlines()[0] == "<stdin>:3: Service s (CREATE)"
     assert out.splitlines()[2] == "<stdin>:6: Pool openvox-system/puppet (CREATE)"
@@ -255,25 +263,81 @@ def test_update_matches_old_objects_by_kind_namespace_and_name(
     ]
 
 
-def test_a_hostname_claimed_in_two_files_is_denied_in_both(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    route = (
-        "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TLSRoute\n"
-        "metadata: {name: NAME, namespace: NAME}\nspec:\n"
-        "  parentRefs: [{name: edge, namespace: gw}]\n  hostnames: [bao.example.com]\n"
-        "  rules: [{backendRefs: [{name: bao, port: 8200}]}]\n"
-    )
-    for name in ("a", "b"):
-        (tmp_path / f"{name}.yaml").write_text(route.replace("NAME", name))
-    assert main(["review", "-o", "json", str(tmp_path)]) == 1
-    found = json.loads(capsys.readouterr().out)["objects"]
-    assert [
-        (o["name"], r["result"])
-        for o in found
+TLSROUTE = """\
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: {name: NAME, namespace: NAME}
+spec:
+  parentRefs: [{name: edge, namespace: gw}]
+  hostnames: [bao.example.com]
+  rules: [{backendRefs: [{name: bao, port: 8200}]}]
+"""
+CLAIMED = (
+    "spec.hostnames[0]: hostname bao.example.com is already claimed on Gateway gw/edge by "
+    "TLSRoute {rival}; Gateway API gives a hostname on a listener to one route only (the oldest"
+    " wins), so the other gets no traffic while still showing Accepted. Choose another "
+    "hostname, or free bao.example.com in TLSRoute {rival} first"
+)
+
+
+def _hostname_verdicts(out: str) -> list[tuple[str, str, list[str]]]:
+    return [
+        (o["name"], r["result"], r["messages"])
+        for o in json.loads(out)["objects"]
         for r in o["results"]
         if r["policy"] == "unique-hostnames"
-    ] == [("a", "deny"), ("b", "deny")]
+    ]
+
+
+def test_the_first_of_two_new_claims_in_one_input_wins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As `kubectl apply` would send them: a.yaml first is admitted, b.yaml then refused."""
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.yaml").write_text(TLSROUTE.replace("NAME", name))
+    assert main(["review", "-o", "json", str(tmp_path)]) == 1
+    also = (
+        f"In this input, also claimed by TLSRoute a/a ({tmp_path}/a.yaml:1), which comes first: "
+        "admission lets the first in and refuses this one"
+    )
+    assert _hostname_verdicts(capsys.readouterr().out) == [
+        ("a", "allow", []),
+        ("b", "deny", [CLAIMED.format(rival="a/a"), also]),
+        # A refused object claims nothing: c conflicts with a only.
+        ("c", "deny", [CLAIMED.format(rival="a/a"), also]),
+    ]
+
+
+def test_a_claim_in_the_cluster_state_is_not_in_this_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "state.yaml").write_text(TLSROUTE.replace("NAME", "old"))
+    (tmp_path / "new.yaml").write_text(TLSROUTE.replace("NAME", "new"))
+    argv = ["review", "-o", "json", "--cluster-state", str(tmp_path / "state.yaml")]
+    assert main([*argv, str(tmp_path / "new.yaml")]) == 1
+    assert _hostname_verdicts(capsys.readouterr().out) == [
+        ("new", "deny", [CLAIMED.format(rival="old/old")])
+    ]
+
+
+HOST = "puppet.example.com"
+
+
+def test_an_object_refused_for_another_reason_claims_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pool = (
+        "apiVersion: openvox.voxpupuli.org/v1alpha1\nkind: Pool\n"
+        "metadata: {name: NAME, namespace: ns}\nspec:\n"
+        "  route: {enabled: true, hostname: HOST, gatewayRef: {name: edge}}\n"
+    )
+    # The first Pool's hostname is not lower case: refused, so the second may take it.
+    first = pool.replace("NAME", "first").replace("HOST", "Puppet.example.com")
+    (tmp_path / "1.yaml").write_text(first)
+    (tmp_path / "2.yaml").write_text(pool.replace("NAME", "second").replace("HOST", HOST))
+    assert main(["review", "-o", "json", str(tmp_path)]) == 1
+    found = json.loads(capsys.readouterr().out)["objects"]
+    assert [(o["name"], o["allowed"]) for o in found] == [("first", False), ("second", True)]
 
 
 def test_show_mutations_prints_each_patch_and_the_result_as_yaml() -> None:
@@ -282,7 +346,7 @@ def test_show_mutations_prints_each_patch_and_the_result_as_yaml() -> None:
     )
     documents = manifests.parse(json.dumps(widget("w1", {"warn": "1"})), "w.json")
     run = reviewing.review(engine, documents, derive=INDEXES)
-    assert text(run, show_mutations=True) == (
+    assert text(run, Style(show_mutations=True)) == (
         "w.json:1: Widget default/w1 (CREATE)\n"
         "  PASS  no-forbidden-label\n"
         "  WARN  size-warning: size is 1\n"
@@ -302,11 +366,83 @@ def test_show_mutations_prints_each_patch_and_the_result_as_yaml() -> None:
         "        team: edge\n"
         "    spec:\n"
         "      size: 1\n"
-        "1 object: 0 denied, 1 with warnings\n"
+        "1 object: 0 denied, 1 with warnings, 1 patched\n"
     )
     assert run.exit_code() == 0
     assert run.exit_code(warnings_as_errors=True) == 1
     assert (
-        text(run, colour=True).splitlines()[2]
+        text(run, Style(colour=True)).splitlines()[2]
         == "  \x1b[33mWARN \x1b[0m size-warning: size is 1"
+    )
+
+
+SAN_STATE = """\
+apiVersion: openvox.voxpupuli.org/v1alpha1
+kind: Server
+metadata: {name: stable, namespace: openvox-system}
+spec: {configRef: production, certificateRef: stable-cert, poolRefs: [puppet]}
+---
+apiVersion: openvox.voxpupuli.org/v1alpha1
+kind: Pool
+metadata: {name: puppet, namespace: openvox-system}
+spec:
+  route: {enabled: true, hostname: puppet.example.com, injectDNSAltName: true,
+          gatewayRef: {name: edge, sectionName: tls}}
+"""
+SAN_CERTIFICATE = """\
+apiVersion: openvox.voxpupuli.org/v1alpha1
+kind: Certificate
+metadata: {name: stable-cert, namespace: openvox-system}
+spec: {authorityRef: production-ca, certname: puppet, dnsAltNames: [puppet]}
+"""
+
+
+def test_a_patch_is_its_own_category_not_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SAN injection is what the tool is for: --warnings-as-errors (the pre-commit example)
+    passes it."""
+    monkeypatch.chdir(tmp_path)
+    Path("state.yaml").write_text(SAN_STATE)
+    Path("cert.yaml").write_text(SAN_CERTIFICATE)
+    argv = ["review", "--warnings-as-errors", "--cluster-state", "state.yaml", "cert.yaml"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out == (
+        "cert.yaml:1: Certificate openvox-system/stable-cert (CREATE)\n"
+        '  PATCH sni-san-injection: added "puppet.example.com" to spec.dnsAltNames: Pool'
+        " openvox-system/puppet (spec.route.hostname) is joined by Server openvox-system/stable"
+        " (spec.poolRefs), which uses this Certificate (spec.certificateRef); recorded in"
+        " annotation edgeguard.io/injected-dns-names\n"
+        "1 object: 0 denied, 0 with warnings, 1 patched\n"
+    )
+    assert main(["review", "-o", "json", *argv[1:]]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"] == {
+        "objects": 1,
+        "allowed": 1,
+        "denied": 0,
+        "warned": 0,
+        "patched": 1,
+        "skipped": 0,
+    }
+
+
+def test_a_gateway_missing_in_review_says_cluster_state_supplies_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's worked example, as it prints."""
+    monkeypatch.chdir(tmp_path)
+    Path("pool.yaml").write_text((SAMPLES / "pool.yaml").read_text() + ROUTE)
+    assert main(["review", "pool.yaml"]) == 1
+    assert capsys.readouterr().out == (
+        "pool.yaml:2: Pool openvox-system/puppet (CREATE)\n"
+        f"  DENY  route-required-fields: {MESSAGE}\n"
+        "  WARN  tls-passthrough: spec.route.gatewayRef.name: Gateway openvox-system/edge is not"
+        " in the cluster yet, so edgeguard cannot check that it passes TLS through (Puppet's"
+        " mTLS needs the Puppet server to remain the TLS endpoint); give it a listener with"
+        " protocol: TLS and tls.mode: Passthrough (in edgeguard review, --cluster-state FILE"
+        " supplies what the cluster holds, e.g. the output of `kubectl get gateways -A -o yaml`;"
+        " or add its manifest to the input)\n"
+        "  PASS  unique-hostnames\n"
+        "  PASS  sni-san-injection\n"
+        "1 object: 1 denied, 1 with warnings, 0 patched\n"
     )

@@ -316,6 +316,11 @@ async def test_decision_log_line_has_no_object_content(caplog: pytest.LogCapture
         "user": "alice",
         "decision": "denied",
         "policies": ["no-forbidden-label", "audited"],
+        "denied": ["no-forbidden-label"],
+        "warned": [],
+        "message": "[no-forbidden-label] label forbidden is set at metadata.labels.forbidden;"
+        " remove it",
+        "warnings": "",
         "patched": False,
     }
     assert "aHVudGVyMg" not in caplog.text

@@ -44,16 +44,21 @@ def test_a_user_policy_file_that_names_no_loaded_policy_stops_serve(
     err = capsys.readouterr().err
     binding = DATA / "admission" / "validate-openbaocluster-binding.yaml"
     assert err.startswith(
-        f"edgeguard: user policy error: {binding}:6: spec.policyName: no "
+        f"edgeguard: error: user policy error: {binding}:6: spec.policyName: no "
         "ValidatingAdmissionPolicy named 'openbao-operator-validate-openbaocluster' is loaded"
     )
 
 
 def test_review_runs_user_policies_beside_the_built_in_ones(
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # The sample repeats `version: "2.4.4"` upstream, which review refuses as kubectl does.
+    sample = tmp_path / SAMPLE.name
+    lines = SAMPLE.read_text().splitlines(keepends=True)
+    assert lines[8] == lines[9] == '  version: "2.4.4"\n'
+    sample.write_text("".join(lines[:9] + lines[10:]))
     args = ["review", "--policy", str(DATA / "admission")]
-    args += ["--policy-name-prefix", "openbao-operator-", str(SAMPLE)]
+    args += ["--policy-name-prefix", "openbao-operator-", str(sample)]
     assert main(args) == 1
     out = capsys.readouterr().out
     assert f"  DENY  {NAME}: {MESSAGE}\n" in out

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import SHARED_DATA
+from webhook.cli import main
 from webhook.yamlio import manifests
 from webhook.yamlio.manifests import Document, Limits, ManifestError, load, parse, plain
 
@@ -59,7 +61,7 @@ BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".jo
             "a: b\n c: d\n",
             "h.yaml:2: not valid YAML: mapping values are not allowed here",
         ),
-        (f"{POOL}---\n- 1\n", "h.yaml:5: expected a Kubernetes object (a mapping), got list"),
+        (f"{POOL}---\n- 1\n", "h.yaml:5: expected a Kubernetes object (a mapping), got a list"),
         (
             "metadata: {name: a}\n",
             "h.yaml:1: not a Kubernetes object: apiVersion and kind are required",
@@ -173,3 +175,46 @@ def test_plain_documents_read_the_same_with_or_without_libyaml(
         ),
         Document(CM, "f.yaml", 7),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            f"{POOL}spec:\n  version: '2.4.4'\n  replicas: 3\n  version: '2.4.4'\n",
+            "d.yaml:7: duplicate key 'version' (first at line 5)",
+        ),
+        (
+            '{"apiVersion": "v1", "kind": "ConfigMap",\n "metadata": {"name": "a", "name": "b"}}',
+            "d.yaml:2: duplicate key 'name' (first at line 2)",
+        ),
+        (f"{POOL}kind: Pool\n", "d.yaml:4: duplicate key 'kind' (first at line 2)"),
+        # A quoted key is the same key.
+        (f"{POOL}spec: {{a: 1, 'a': 2}}\n", "d.yaml:4: duplicate key 'a' (first at line 4)"),
+    ],
+)
+@pytest.mark.parametrize("libyaml", [True, False])
+def test_a_repeated_key_is_refused_naming_both_lines(
+    monkeypatch: pytest.MonkeyPatch, text: str, message: str, libyaml: bool
+) -> None:
+    """kubectl refuses such a file; YAML itself would keep the last value silently."""
+    if not libyaml:
+        monkeypatch.setattr(manifests, "FAST_LOADER", None)
+    with pytest.raises(ManifestError) as raised:
+        parse(text, "d.yaml")
+    assert str(raised.value) == message
+
+
+def test_the_openbao_basics_sample_repeats_version(capsys: pytest.CaptureFixture[str]) -> None:
+    sample = SHARED_DATA / "openbao-operator" / "samples" / "openbao_v1alpha1_openbaocluster.yaml"
+    assert main(["review", str(sample)]) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"edgeguard: error: {sample}:10: duplicate key 'version' (first at line 9)\n",
+    )
+
+
+def test_merge_keys_may_still_be_overridden() -> None:
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  <<: {name: a, namespace: x}\n  name: b\n"
+    [document] = parse(text, "m.yaml")
+    assert document.obj["metadata"] == {"name": "b", "namespace": "x"}

@@ -18,6 +18,8 @@ Used by the test suite and by `edgeguard test`, which shows each result as a `Ro
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +35,9 @@ from webhook.core.policy import Mode, Policy, kept_fields
 from webhook.core.review import Review
 from webhook.core.view import Deriving
 from webhook.engine import Engine
-from webhook.yamlio.manifests import ManifestError, load, read_value
+from webhook.offline import schema
+from webhook.yamlio.located import Node
+from webhook.yamlio.manifests import load, read_value
 
 VERDICTS = ("allow", "deny", "mutate")
 
@@ -44,6 +48,9 @@ class Case:
     policy: str
     verdict: str
     spec: Mapping[str, Any]
+    # The file's fields where they are, for checks against the loaded policies (`check`).
+    fields: Mapping[str, Node] = dataclasses.field(default_factory=dict, compare=False)
+    node: Node | None = dataclasses.field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -87,20 +94,25 @@ def row(result: CaseResult) -> Row:
 
 
 def discover(root: Path) -> list[Case]:
-    """Every case under root, in a stable order."""
+    """Every case under root, in a stable order, each file's shape checked (`schema.case`):
+    a ManifestError names the file and line of the first problem."""
     cases = []
     for path in sorted(root.rglob("*.yaml")):
         verdict = path.parent.name
         if verdict not in VERDICTS:
             continue
-        spec = read_value(str(path)) or {}
-        if not isinstance(spec, dict):
-            raise ManifestError(
-                str(path), 1, "a case file is a mapping (description, request, ...)"
-            )
+        node = schema.root(path)
+        fields = schema.case(node)
+        spec = read_value(str(path))
         policy = str(spec.get("policy") or path.parent.parent.name)
-        cases.append(Case(path, policy, verdict, spec))
+        cases.append(Case(path, policy, verdict, spec, fields, node))
     return cases
+
+
+def check(case: Case, policies: Mapping[str, Policy]) -> None:
+    """The case's policy is loaded and its settings are that policy's (ManifestError)."""
+    if case.node is not None:
+        schema.case_policy(case.fields, case.node, case.policy, policies)
 
 
 def run_case(case: Case, policies: Mapping[str, Policy], derive: Sequence[Deriving]) -> CaseResult:
@@ -150,7 +162,8 @@ def _compare(case: Case, outcome: Outcome, expect: Mapping[str, Any]) -> Iterabl
     if case.verdict == "deny" and wanted_allowed:
         yield "a deny/ case must expect allowed: false"
     if outcome.allowed != wanted_allowed:
-        yield f"allowed: expected {wanted_allowed}, got {outcome.allowed} ({outcome.message})"
+        said = f": {outcome.message}" if outcome.message else ""
+        yield f"allowed: expected {wanted_allowed}, got {outcome.allowed}{said}"
     for key, got in (
         ("messages", list(outcome.messages)),
         ("warnings", list(outcome.warnings)),
@@ -158,6 +171,18 @@ def _compare(case: Case, outcome: Outcome, expect: Mapping[str, Any]) -> Iterabl
     ):
         want = expect.get(key, [])
         if got != want:
-            yield f"{key}: expected {want!r}, got {got!r}"
+            yield difference(key, want, got)
     if case.verdict == "mutate" and not outcome.patch:
         yield "a mutate/ case must produce a patch"
+
+
+def difference(key: str, expected: Sequence[Any], got: Sequence[Any]) -> str:
+    """What differs between two lists of messages or patch operations, line by line: `-`
+    expected only, `+` got only, `?` where in a line they differ."""
+    lines = difflib.ndiff([_line(v) for v in expected], [_line(v) for v in got])
+    shown = (f"  {line.rstrip()}" for line in lines)
+    return "\n".join([f"{key} differ (- expected, + got):", *shown])
+
+
+def _line(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)

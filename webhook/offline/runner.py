@@ -23,7 +23,10 @@ def run(root: Path, known: Mapping[str, Policy], derive: Sequence[Deriving]) -> 
     """Every row under root; unreadable files raise ManifestError (exit 2)."""
     if not root.is_dir():
         raise ManifestError(str(root), 0, "not a directory")
-    rows = [_case_row(case, known, derive) for case in cases.discover(root)]
+    found = cases.discover(root)
+    for case in found:
+        cases.check(case, known)
+    rows = [_case_row(case, known, derive) for case in found]
     for path in suites.discover(root):
         rows.extend(suites.run(path, read_value(str(path)), known, derive))
     return rows
@@ -42,7 +45,7 @@ def table(rows: Sequence[Row], colour: bool = False) -> str:
     lines = [_line(HEADERS, widths, False)]
     for row, line in zip(rows, cells, strict=True):
         lines.append(_line(line, widths, colour))
-        lines.extend(f"    {problem}" for problem in row.problems)
+        lines.extend(f"    {text}" for problem in row.problems for text in problem.splitlines())
     lines.append(summary(rows))
     return "\n".join(lines) + "\n"
 

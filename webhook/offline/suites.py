@@ -30,23 +30,13 @@ from webhook.core.outcome import Result
 from webhook.core.policy import Policy
 from webhook.core.view import Deriving
 from webhook.engine import Engine
-from webhook.offline.cases import Row
+from webhook.offline import schema
+from webhook.offline.cases import Row, difference
 from webhook.offline.run import ObjectReport, Verdict, review
-from webhook.yamlio.manifests import Document, ManifestError, load
+from webhook.yamlio.manifests import Document, load
 
 FILENAME = "edgeguard-test.yaml"
-RESULTS = ("pass", "fail", "warn", "audit", "skip")
 GOT = {Result.ALLOW: "pass", Result.PATCH: "pass", Result.DENY: "fail", Result.ERROR: "fail"}
-KEYS = (
-    "name",
-    "policies",
-    "config",
-    "resources",
-    "clusterState",
-    "operation",
-    "oldResources",
-    "results",
-)
 
 
 def discover(root: Path) -> list[Path]:
@@ -56,12 +46,9 @@ def discover(root: Path) -> list[Path]:
 def run(
     path: Path, spec: Any, known: Mapping[str, Policy], derive: Sequence[Deriving]
 ) -> list[Row]:
-    """The rows of one suite file; a malformed file raises ManifestError naming it."""
-    if not isinstance(spec, dict) or not isinstance(spec.get("results"), list):
-        raise ManifestError(str(path), 0, "a suite file is a mapping with a results: list")
-    unknown = sorted(set(spec) - set(KEYS))
-    if unknown:
-        raise ManifestError(str(path), 0, f"unknown keys {unknown}; expected {list(KEYS)}")
+    """The rows of one suite file; a malformed file (an unknown key, an unknown policy, a
+    value of the wrong type) raises ManifestError naming its file and line."""
+    schema.suite(schema.root(path), known)
     engine = _engine(path, spec, known)
     reviewed = review(
         engine,
@@ -73,18 +60,11 @@ def run(
     )
     objects = {_name(report.document): report for report in reviewed.objects}
     title = str(spec.get("name") or path.parent.name)
-    return [
-        row
-        for expected in spec["results"]
-        for row in _rows(title, _expectation(path, expected), objects)
-    ]
+    return [row for expected in spec["results"] for row in _rows(title, expected, objects)]
 
 
 def _engine(path: Path, spec: Mapping[str, Any], known: Mapping[str, Policy]) -> Engine:
     names = spec.get("policies") or list(known)
-    missing = [n for n in names if n not in known]
-    if missing:
-        raise ManifestError(str(path), 0, f"unknown policies {missing}")
     config_path = path.parent / str(spec["config"]) if spec.get("config") else None
     config = load_config(config_path, known.values())
     return Engine([known[n] for n in names], config)
@@ -100,19 +80,6 @@ def _name(doc: Document) -> str:
     return "/".join(str(p) for p in parts if p)
 
 
-def _expectation(path: Path, raw: object) -> Mapping[str, Any]:
-    if (
-        not isinstance(raw, dict)
-        or raw.get("result") not in RESULTS
-        or not isinstance(raw.get("policy"), str)
-        or not isinstance(raw.get("resources"), list)
-    ):
-        raise ManifestError(
-            str(path), 0, f"each result needs policy, resources and result (one of {RESULTS})"
-        )
-    return raw
-
-
 def _rows(
     title: str, expected: Mapping[str, Any], objects: Mapping[str, ObjectReport]
 ) -> Iterable[Row]:
@@ -124,7 +91,7 @@ def _rows(
             continue
         verdict = next((v for v in report.verdicts if v.policy == policy), None)
         got = "skip" if verdict is None else GOT.get(verdict.result, str(verdict.result))
-        problems = [] if got == want else [f"expected {want}, got {got}"]
+        problems = [] if got == want else [f"expected {want}, got {got}{_said(verdict)}"]
         problems += _details(expected, verdict)
         yield Row(f"{title}: {resource}", policy, want, got, tuple(problems))
 
@@ -137,4 +104,9 @@ def _details(expected: Mapping[str, Any], verdict: Verdict | None) -> Iterable[s
         if verdict is not None:
             got = list(verdict.messages) if key == "messages" else [dict(p) for p in verdict.patch]
         if got != expected[key]:
-            yield f"{key}: expected {expected[key]!r}, got {got!r}"
+            yield difference(key, expected[key], got)
+
+
+def _said(verdict: Verdict | None) -> str:
+    """What the policy said, to show beside a verdict that was not the one expected."""
+    return f": {'; '.join(verdict.messages)}" if verdict is not None and verdict.messages else ""

@@ -71,6 +71,9 @@ class ServerState:
     prepare: Callable[[Review], Awaitable[list[str]]] | None = None
     confirm: Callable[[Review], Awaitable[bool]] | None = None
 
+    def __post_init__(self) -> None:
+        self.metrics.serving(kind for policy in self.engine.policies for kind in policy.kinds)
+
     async def drained(self, grace: float, poll: float = 0.02) -> bool:
         """Waits until no admission is in progress, or `grace` seconds; True when drained."""
         loop = asyncio.get_running_loop()
@@ -150,6 +153,7 @@ def _admission(
         return response
 
     async def admit(request: web.Request, state: ServerState) -> web.StreamResponse:
+        start = time.perf_counter()  # the whole handling: body, decision, answer
         refused = _check_client(request, state.client_names) or _check_transport(
             request, state.max_body
         )
@@ -158,7 +162,6 @@ def _admission(
         if refused is not None:
             state.metrics.refused(endpoint, refused.status)
             return refused
-        start = time.perf_counter()
         try:
             review = Review.from_admission(body)
         except ReviewError as exc:
@@ -179,11 +182,11 @@ def _admission(
             if not settled.allowed and state.unreserve is not None:
                 state.unreserve(review)
             outcome = settled
-        payload = admission_response(review, outcome)
+        answer = dump_json(admission_response(review, outcome))
         seconds = time.perf_counter() - start
         state.metrics.observe(endpoint, review, outcome, seconds)
         log_decision(endpoint, review, outcome, seconds * 1000)
-        return web.Response(body=dump_json(payload), content_type="application/json")
+        return web.Response(body=answer, content_type="application/json")
 
     return handle
 

@@ -1,29 +1,55 @@
-"""Prometheus metrics for admission: requests, latency and policy evaluations.
+"""Prometheus metrics for admission: requests, latency and policy evaluations, and the
+standard process and Python metrics.
 
-Each server gets its own registry, so tests and several apps in one process do not mix.
+Each server gets its own registry, so tests and several apps in one process do not mix. Every
+label value is from a bounded set: the `kind` of a request the server does not serve (any
+caller can send one) is counted as `other`, so forged kinds cannot grow memory or the scrape.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from webhook.core.kinds import GroupKind
 from webhook.core.outcome import Outcome
 from webhook.core.review import Review
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Admission answers are expected in well under the API server's 5 s webhook timeout.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# The `kind` label of a request for a kind the server's policies do not check.
+OTHER = "other"
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, kinds: Iterable[GroupKind] = ()
+    ) -> None:
+        # No `_created` series beside each counter and histogram: they double the scrape and
+        # say only when the process started, which process_start_time_seconds says once.
+        # (A process-wide switch of prometheus-client.)
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry or CollectorRegistry()
+        self.serving(kinds)
         self._children: dict[tuple[object, ...], Any] = {}
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self.requests = Counter(
             "edgeguard_admission_requests",
             "Admission requests by endpoint, kind, operation and decision.",
@@ -32,7 +58,8 @@ class Metrics:
         )
         self.latency = Histogram(
             "edgeguard_admission_duration_seconds",
-            "Time to decide an admission request, from body read to response.",
+            "Time to handle an admission request: reading its body, deciding, writing the "
+            "answer's JSON.",
             ("endpoint",),
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
@@ -56,8 +83,13 @@ class Metrics:
             registry=self.registry,
         )
 
+    def serving(self, kinds: Iterable[GroupKind]) -> None:
+        """The kinds labelled by name (those the policies check); any other is `other`."""
+        self._kinds = frozenset(kinds)
+
     def observe(self, endpoint: str, review: Review, outcome: Outcome, seconds: float) -> None:
-        labels = (endpoint, review.group_kind, review.operation, outcome.decision)
+        kind = review.group_kind if review.group_kind in self._kinds else OTHER
+        labels = (endpoint, kind, review.operation, outcome.decision)
         self._child(self.requests, *labels).inc()
         self._child(self.latency, endpoint).observe(seconds)
         for result in outcome.results:

@@ -28,8 +28,6 @@ from yaml.scanner import Scanner
 
 from webhook.core.json import JSONObject
 
-# libyaml's loader, when this PyYAML was built with it (a public name; absent otherwise).
-FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)
 STDIN = "-"
 SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -59,15 +57,33 @@ class ManifestError(ValueError):
 
 @dataclass(frozen=True)
 class Document:
-    """One Kubernetes object and where it was read (line of its first key, 1-based)."""
+    """One Kubernetes object and where it was read (line of its first key, 1-based).
+
+    `origin` is the file behind an object read from a tool's output (the kustomization of
+    `review --kustomize`), for reports that must name a file; None when `path` is one."""
 
     obj: JSONObject
     path: str
     line: int
+    origin: str | None = None
 
     @property
     def source(self) -> str:
         return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input that is not a Kubernetes object (values.yaml, a kustomization, a JSON patch),
+    where it is and why it was left out."""
+
+    path: str
+    line: int
+    reason: str
+
+    @property
+    def source(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else self.path
 
 
 class _Bounded(yaml.YAMLError):
@@ -76,7 +92,29 @@ class _Bounded(yaml.YAMLError):
         self.line, self.message = line, message
 
 
-class BoundedLoader(Reader, Scanner, Parser, Composer, SafeConstructor, Resolver):
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class UniqueKeys(SafeConstructor):
+    """Refuses a mapping that repeats a key, as kubectl does (YAML would keep the last one
+    silently: the OpenBao operator's own basics sample repeats `version:`). Merge keys (`<<`)
+    may still be overridden, as YAML intends."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[tuple[str, str], int] = {}
+            for key, _ in node.value:
+                if not isinstance(key, yaml.ScalarNode) or key.tag == MERGE_TAG:
+                    continue
+                line, same = int(key.start_mark.line) + 1, (key.tag, key.value)
+                if same in seen:
+                    first = seen[same]
+                    raise _Bounded(line, f"duplicate key {key.value!r} (first at line {first})")
+                seen[same] = line
+        return super().construct_mapping(node, deep)
+
+
+class BoundedLoader(Reader, Scanner, Parser, Composer, UniqueKeys, Resolver):
     """PyYAML's pure-Python parser (iterative, no nesting limit of its own) and composer,
     counting depth and alias expansion, so edgeguard's limits decide and word the refusal."""
 
@@ -89,7 +127,7 @@ class BoundedLoader(Reader, Scanner, Parser, Composer, SafeConstructor, Resolver
         Scanner.__init__(self)
         Parser.__init__(self)
         Composer.__init__(self)
-        SafeConstructor.__init__(self)
+        UniqueKeys.__init__(self)
         Resolver.__init__(self)
         self.limits = limits
         self._reset()
@@ -141,6 +179,13 @@ class BoundedLoader(Reader, Scanner, Parser, Composer, SafeConstructor, Resolver
 def _line(mark_holder: Any) -> int:
     mark = getattr(mark_holder, "start_mark", None) or getattr(mark_holder, "problem_mark", None)
     return int(mark.line) + 1 if mark is not None else 0
+
+
+# libyaml's loader, when this PyYAML was built with it (a public name; absent otherwise),
+# with the same refusal of repeated keys.
+FAST_LOADER: Any = (
+    type("FastLoader", (UniqueKeys, yaml.CSafeLoader), {}) if hasattr(yaml, "CSafeLoader") else None
+)
 
 
 def load(
@@ -232,7 +277,18 @@ def plain(text: str, limits: Limits) -> bool:
 
 
 def parse(text: str, name: str, limits: Limits = Limits()) -> list[Document]:
-    """The objects in one YAML or JSON stream; `kind: List` is unpacked into its items."""
+    """The objects in one YAML or JSON stream; `kind: List` is unpacked into its items. A
+    document that is not a Kubernetes object is a ManifestError."""
+    documents, others = parse_all(text, name, limits)
+    if others:
+        raise ManifestError(name, others[0].line, others[0].reason)
+    return documents
+
+
+def parse_all(
+    text: str, name: str, limits: Limits = Limits()
+) -> tuple[list[Document], list[Skipped]]:
+    """The objects in one YAML or JSON stream, and the documents that are not objects."""
     if FAST_LOADER is not None and plain(text, limits):
         try:
             return _parse(lambda: FAST_LOADER(text), name, limits)
@@ -241,8 +297,11 @@ def parse(text: str, name: str, limits: Limits = Limits()) -> list[Document]:
     return _parse(lambda: BoundedLoader(text, limits), name, limits)
 
 
-def _parse(make: Callable[[], Any], name: str, limits: Limits) -> list[Document]:
+def _parse(
+    make: Callable[[], Any], name: str, limits: Limits
+) -> tuple[list[Document], list[Skipped]]:
     documents: list[Document] = []
+    others: list[Skipped] = []
     with _located(make, name) as loader:
         while loader.check_node():
             node = loader.get_node()
@@ -250,9 +309,14 @@ def _parse(make: Callable[[], Any], name: str, limits: Limits) -> list[Document]
                 continue
             _check_size(node, name, limits)
             value = loader.construct_document(node)
-            if value is not None:
-                documents.extend(_objects(value, node, name))
-    return documents
+            if value is None:
+                continue
+            for found in _objects(value, node, name):
+                if isinstance(found, Document):
+                    documents.append(found)
+                else:
+                    others.append(found)
+    return documents, others
 
 
 def read_value(path: str, limits: Limits = Limits()) -> Any:
@@ -295,18 +359,20 @@ def _check_size(node: yaml.Node, name: str, limits: Limits) -> None:
         raise ManifestError(name, line, f"document larger than {limits.document_bytes} bytes")
 
 
-def _objects(value: object, node: yaml.Node, name: str) -> Iterator[Document]:
+def _objects(value: object, node: yaml.Node, name: str) -> Iterator[Document | Skipped]:
     line = node.start_mark.line + 1
     if not isinstance(value, dict):
-        got = type(value).__name__
-        raise ManifestError(name, line, f"expected a Kubernetes object (a mapping), got {got}")
+        got = "a list" if isinstance(value, list) else type(value).__name__
+        yield Skipped(name, line, f"expected a Kubernetes object (a mapping), got {got}")
+        return
     if value.get("kind") == "List" and isinstance(value.get("items"), list):
         items = _items_nodes(node)
         for item, item_node in zip(value["items"], items, strict=True):
             yield from _objects(item, item_node, name)
         return
     if not isinstance(value.get("apiVersion"), str) or not isinstance(value.get("kind"), str):
-        raise ManifestError(name, line, "not a Kubernetes object: apiVersion and kind are required")
+        yield Skipped(name, line, "not a Kubernetes object: apiVersion and kind are required")
+        return
     yield Document(value, name, line)
 
 

@@ -4,12 +4,24 @@
 # puts the CA into both webhook configurations. Run it again to renew: the previous CA stays in
 # the bundle, so the API server trusts both the old and the new serving certificate while the
 # pods pick up the new one.
-#   EDGEGUARD   the command to run (default: edgeguard), e.g. "python -m webhook.cli"
+#   EDGEGUARD   the command to run; by default this checkout's .venv/bin/edgeguard (made by
+#               `python3 dev.py test` or `python3 dev.py serve`), else `edgeguard` on PATH
 #   extra arguments are passed to `edgeguard certs generate` (e.g. --days 90)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-read -r -a edgeguard <<<"${EDGEGUARD:-edgeguard}"
+venv_edgeguard="$here/../../../.venv/bin/edgeguard"
+if [[ -n "${EDGEGUARD:-}" ]]; then
+  read -r -a edgeguard <<<"$EDGEGUARD"
+elif [[ -x "$venv_edgeguard" ]]; then
+  edgeguard=("$(cd "$(dirname "$venv_edgeguard")" && pwd)/edgeguard")
+elif command -v edgeguard >/dev/null 2>&1; then
+  edgeguard=(edgeguard)
+else
+  echo "generate.sh: edgeguard not found: run 'python3 dev.py test' in the repository once" \
+    "(it makes .venv/bin/edgeguard), put edgeguard on PATH, or set EDGEGUARD" >&2
+  exit 2
+fi
 
 previous=""
 if [[ -f "$here/certs/ca.crt" ]]; then

@@ -8,24 +8,24 @@ from __future__ import annotations
 from webhook.offline.reports.json import as_json
 from webhook.offline.reports.junit import junit
 from webhook.offline.reports.sarif import sarif
-from webhook.offline.reports.text import text
+from webhook.offline.reports.text import Style, text
 from webhook.offline.run import Run
+
+__all__ = ["FORMATS", "Style", "render"]
 
 FORMATS = ("text", "json", "sarif", "junit")
 
 
-def render(
-    run: Run,
-    fmt: str,
-    colour: bool = False,
-    show_mutations: bool = False,
-    warnings_as_errors: bool = False,
-) -> str:
-    """The run in one of FORMATS; --warnings-as-errors turns JUnit warnings into failures."""
+PLAIN = Style()
+
+
+def render(run: Run, fmt: str, style: Style = PLAIN, warnings_as_errors: bool = False) -> str:
+    """The run in one of FORMATS (`style` is for text); --warnings-as-errors turns JUnit
+    warnings into failures."""
     if fmt == "json":
         return as_json(run)
     if fmt == "sarif":
         return sarif(run)
     if fmt == "junit":
         return junit(run, warnings_as_errors)
-    return text(run, colour, show_mutations)
+    return text(run, style)

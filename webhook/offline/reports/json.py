@@ -22,8 +22,13 @@ def as_json(run: Run) -> str:
             "allowed": len(run.objects) - run.denied,
             "denied": run.denied,
             "warned": run.warned,
+            "patched": run.patched,
+            "skipped": len(run.skipped),
         },
         "objects": [_object_json(report) for report in run.objects],
+        "skipped": [
+            {"file": note.path, "line": note.line, "reason": note.reason} for note in run.skipped
+        ],
     }
     return json.dumps(document, indent=2, default=str) + "\n"
 

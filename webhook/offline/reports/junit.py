@@ -1,17 +1,22 @@
 """JUnit XML for CI test reports: one test case per object and policy that applied to it.
 
 A denial or a crash fails its case; a warning is written to system-out and fails only with
---warnings-as-errors. Built with junitparser, so the XML is what JUnit readers expect.
+--warnings-as-errors; a file left out is a skipped case. The class is the policy (dots
+replaced: Jenkins and GitLab read `a.b` as package and class), the name says the object, its
+file and line. Built with junitparser, so the XML is what JUnit readers expect; text from the
+manifests is escaped, so the XML stays valid.
 """
 
 from __future__ import annotations
 
-from junitparser import Error, Failure, JUnitXml, TestCase, TestSuite
+from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from webhook.core.outcome import Result
+from webhook.offline.reports.escape import printable
 from webhook.offline.run import ObjectReport, Run, Verdict
 
 SUITE = "edgeguard review"
+SKIPPED_CLASS = "not-reviewed"
 
 
 def junit(run: Run, warnings_as_errors: bool = False) -> str:
@@ -19,6 +24,10 @@ def junit(run: Run, warnings_as_errors: bool = False) -> str:
     for report in run.objects:
         for verdict in report.verdicts:
             suite.add_testcase(_case(report, verdict, warnings_as_errors))
+    for note in run.skipped:
+        case = TestCase(printable(note.source), classname=SKIPPED_CLASS)
+        case.result = [Skipped(printable(note.reason))]
+        suite.add_testcase(case)
     suite.update_statistics()  # type: ignore[no-untyped-call]
     xml = JUnitXml()
     xml.add_testsuite(suite)
@@ -28,9 +37,11 @@ def junit(run: Run, warnings_as_errors: bool = False) -> str:
 
 
 def _case(report: ObjectReport, verdict: Verdict, warnings_as_errors: bool) -> TestCase:
-    case = TestCase(f"{report.title}: {verdict.policy}", classname=report.document.source)
-    detail = "\n".join(verdict.messages)
-    first = verdict.messages[0] if verdict.messages else verdict.result
+    name = printable(f"{report.title} ({report.document.source})")
+    case = TestCase(name, classname=printable(verdict.policy).replace(".", "_"))
+    messages = [printable(m) for m in verdict.messages]
+    detail = "\n".join(messages)
+    first = messages[0] if messages else verdict.result
     if verdict.result is Result.ERROR:
         case.result = [_with_text(Error(first, "error"), detail)]
     elif verdict.result is Result.DENY or (verdict.result is Result.WARN and warnings_as_errors):

@@ -7,12 +7,14 @@ from the verdict: a denial or crash is an error, a warning a warning, an audit a
 from __future__ import annotations
 
 import json
-from importlib import metadata
 from pathlib import PurePath
 from typing import Any
+from urllib.parse import quote
 
+from webhook import version
 from webhook.core.outcome import Result
 from webhook.offline.run import ObjectReport, Rule, Run, Verdict
+from webhook.yamlio.manifests import Document, Skipped
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {Result.DENY: "error", Result.ERROR: "error", Result.WARN: "warning", Result.AUDIT: "note"}
@@ -36,10 +38,16 @@ def sarif(run: Run) -> str:
                 "tool": {
                     "driver": {
                         "name": "edgeguard",
-                        "version": _version(),
+                        "version": version(),
                         "rules": [_rule(rule) for rule in run.rules],
                     }
                 },
+                "invocations": [
+                    {
+                        "executionSuccessful": True,
+                        "toolExecutionNotifications": [_note(n) for n in run.skipped],
+                    }
+                ],
                 "results": results,
             }
         ],
@@ -63,27 +71,37 @@ def _result(report: ObjectReport, verdict: Verdict, index: int) -> dict[str, Any
         "ruleIndex": index,
         "level": LEVELS[verdict.result],
         "message": {"text": f"{report.title}: {detail}"},
-        "locations": [
-            {
-                "physicalLocation": {
-                    "artifactLocation": {"uri": uri(report.document.path)},
-                    "region": {"startLine": report.document.line},
-                }
-            }
-        ],
+        "locations": [_location(report.document)],
+    }
+
+
+def _location(document: Document) -> dict[str, Any]:
+    """Where an object is: its file and line, or (rendered by kustomize) the kustomization."""
+    if document.origin is not None:
+        return {"physicalLocation": {"artifactLocation": {"uri": uri(document.origin)}}}
+    return {
+        "physicalLocation": {
+            "artifactLocation": {"uri": uri(document.path)},
+            "region": {"startLine": document.line},
+        }
+    }
+
+
+def _note(skipped: Skipped) -> dict[str, Any]:
+    location: dict[str, Any] = {"artifactLocation": {"uri": uri(skipped.path)}}
+    if skipped.line:
+        location["region"] = {"startLine": skipped.line}
+    return {
+        "level": "note",
+        "message": {"text": f"skipped: {skipped.reason}"},
+        "locations": [{"physicalLocation": location}],
     }
 
 
 def uri(path: str) -> str:
-    """A relative path stays relative (code scanning resolves it from the checkout)."""
+    """A URI reference for a file: a relative path stays relative (code scanning resolves it
+    from the checkout), percent-encoded (`sp ace/p#1.yaml` is `sp%20ace/p%231.yaml`)."""
     if path == "<stdin>":
         return STDIN_URI
     pure = PurePath(path)
-    return pure.as_uri() if pure.is_absolute() else pure.as_posix()
-
-
-def _version() -> str:
-    try:
-        return metadata.version("edgeguard")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
+    return pure.as_uri() if pure.is_absolute() else quote(pure.as_posix(), safe="/")
