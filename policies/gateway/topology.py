@@ -175,6 +175,16 @@ class Topology:
 
     # --- Derived: the view's writes ------------------------------------------------------------
 
+    def reserves(self, obj: JSONObject, key: ObjectKey) -> bool:
+        """Whether the object claims a hostname: on a listener it attaches to (or a parent not
+        in the view), or, for a Pool, in its namespace (the operator's one-Pool rule)."""
+        route = Route.parse(obj)
+        if route is None:
+            return False
+        if route.key.group_kind == POOL and route.hostnames:
+            return True
+        return bool(claims_of(route, attach(route, self)))
+
     def upsert(self, obj: JSONObject, key: ObjectKey) -> None:
         kind = key.group_kind
         if kind == GATEWAY:

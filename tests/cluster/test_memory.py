@@ -49,6 +49,9 @@ class Recorder:
     def delete(self, key: ObjectKey) -> None:
         self.events.append(("delete", str(key), None))
 
+    def reserves(self, obj: JSONObject, key: ObjectKey) -> bool:
+        return bool(obj.get("spec", {}).get("hostnames"))
+
 
 
 def test_derived_indexes_are_told_of_every_write_with_the_slimmed_object() -> None:
@@ -69,6 +72,8 @@ def test_an_overlay_view_makes_its_indexes_over_the_bases() -> None:
     base = MemoryView(derive=[Recorder], kept=KEPT)
     overlay = MemoryView(derive=base.derive, kept=KEPT, base=base)
     assert overlay.derived(Recorder).base is base.derived(Recorder)
+    claiming, plain = route("a", "x.example.com"), route("b")
+    assert (base.reserves(claiming, key("a")), base.reserves(plain, key("b"))) == (True, False)
 
 
 def test_asking_for_an_index_the_view_does_not_keep_names_it() -> None:

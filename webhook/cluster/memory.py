@@ -160,6 +160,10 @@ class MemoryView:
             raise LookupError(f"the view keeps no {kind.__name__} index (see its `derive`)")
         return cast(DerivedT, found)
 
+    def reserves(self, obj: JSONObject, key: ObjectKey) -> bool:
+        """Whether any derived index says the object makes a claim others must not take."""
+        return any(index.reserves(obj, key) for index in self._indexes)
+
     def upsert(self, obj: JSONObject) -> None:
         obj = slim(obj, self.kept)  # first, so the index keys share the interned strings
         key = key_of(obj)

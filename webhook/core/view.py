@@ -22,11 +22,15 @@ KeptFields = Mapping[GroupKind, tuple[str, ...]]
 
 class Derived(Protocol):
     """An index the view keeps current: told of each object as the view keeps it, after it is
-    stored (`upsert`) and after it is removed (`delete`)."""
+    stored (`upsert`) and after it is removed (`delete`). `reserves` says whether an object
+    makes a claim another object must not also take (offline review admits those in input
+    order, as the API server would)."""
 
     def upsert(self, obj: JSONObject, key: ObjectKey) -> None: ...
 
     def delete(self, key: ObjectKey) -> None: ...
+
+    def reserves(self, obj: JSONObject, key: ObjectKey) -> bool: ...
 
 
 DerivedT = TypeVar("DerivedT", bound=Derived)
