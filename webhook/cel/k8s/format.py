@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 
 from webhook.cel.k8s import opaque
 from webhook.cel.k8s.declaration import Overload, global_, member
+from webhook.cel.k8s.pattern import compiled
 from webhook.cel.k8s.urls import parse_request_uri
 
 _DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -23,7 +23,8 @@ _DNS1123_SUBDOMAIN = _DNS1123_LABEL + "(\\." + _DNS1123_LABEL + ")*"
 _DNS1035_LABEL = "[a-z]([-a-z0-9]*[a-z0-9])?"
 _QUALIFIED_NAME = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _LABEL_VALUE = "(" + _QUALIFIED_NAME + ")?"
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+_DATE = compiled(r"\d{4}-\d{2}-\d{2}")
+_DATETIME = compiled(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
 
 def _regex_error(message: str, pattern: str, *examples: str) -> str:
@@ -37,8 +38,8 @@ def _max_len(limit: int) -> str:
 
 
 def _matcher(pattern: str) -> Callable[[str], bool]:
-    compiled = re.compile(pattern)
-    return lambda text: compiled.fullmatch(text) is not None
+    regexp = compiled(pattern)
+    return lambda text: regexp.fullmatch(text) is not None
 
 
 _is_label = _matcher(_DNS1123_LABEL)
@@ -170,7 +171,7 @@ def _base64(text: str) -> None:
 
 
 def _date(text: str) -> None:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if not _DATE.fullmatch(text):
         raise ValueError(text)
     date.fromisoformat(text)
 

@@ -8,18 +8,18 @@ above 2^63-1 are capped. Values travel as exact decimal text, so CEL `==` compar
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from fractions import Fraction
 from functools import lru_cache
 
 from webhook.cel.k8s import opaque
 from webhook.cel.k8s.declaration import Overload, global_, member
+from webhook.cel.k8s.pattern import compiled
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _NANO = 10**9
-_FORMAT = re.compile(r"([+-]?)(\d*)(?:\.(\d*))?(.*)", re.DOTALL)
-_EXPONENT = re.compile(r"[eE]([+-]?\d+)")
+_FORMAT = compiled(r"([+-]?)(\d*)(?:\.(\d*))?(.*)", dotall=True)
+_EXPONENT = compiled(r"[eE]([+-]?\d+)")
 _SUFFIXES: Mapping[str, Fraction] = {
     "": Fraction(1),
     "n": Fraction(1, 10**9),

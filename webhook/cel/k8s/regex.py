@@ -1,29 +1,27 @@
 """Kubernetes CEL regex library: `<string>.find(re)`, `.findAll(re)`, `.findAll(re, n)`.
 
-Patterns are RE2 in Kubernetes; Python's `re` agrees on the common subset. Compiled patterns
-are cached because rules pass the same literal on every request.
+Patterns are RE2, as in Kubernetes (k8s.io/apiserver/pkg/cel/library/regex.go uses Go's
+regexp): matching is linear in the input, so no pattern can stall an evaluation. Compiled
+patterns are cached because rules pass the same literal on every request.
 """
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-
 from webhook.cel.k8s.declaration import Overload, member
+from webhook.cel.k8s.pattern import PatternError, compiled
 
 
-@lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
+def _pattern(pattern: str) -> object:
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"error parsing regexp {pattern!r}: {exc}") from exc
+        return compiled(pattern)
+    except PatternError as exc:
+        raise ValueError(f"Illegal regex: {exc}") from exc
 
 
 def find(text: str, pattern: str) -> str:
     """The first match, or "" when there is none."""
-    match = _compiled(pattern).search(text)
-    return match.group(0) if match else ""
+    match = _pattern(pattern).search(text)  # type: ignore[attr-defined]
+    return str(match.group(0)) if match else ""
 
 
 def find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
@@ -32,13 +30,15 @@ def find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
         return []
     found: list[str] = []
     previous_end = -1
-    for match in _compiled(pattern).finditer(text):
-        # Go ignores an empty match that abuts the preceding match; Python keeps it.
+    for match in _pattern(pattern).finditer(text):  # type: ignore[attr-defined]
+        # Go ignores an empty match that abuts the preceding match; RE2's finditer keeps it.
         if match.start() == match.end() == previous_end:
             continue
-        found.append(match.group(0))
+        found.append(str(match.group(0)))
         previous_end = match.end()
-    return found if limit < 0 else found[:limit]
+        if 0 < limit <= len(found):
+            break
+    return found
 
 
 OVERLOADS: tuple[Overload, ...] = (

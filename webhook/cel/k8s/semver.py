@@ -6,17 +6,17 @@ Build metadata is dropped from the travelling text because it never affects comp
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 from webhook.cel.k8s import opaque
 from webhook.cel.k8s.declaration import Overload, global_, member
+from webhook.cel.k8s.pattern import compiled
 
 _NUMBER = r"(0|[1-9]\d*)"
 _IDENTIFIER = r"(0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
-_SEMVER = re.compile(
+_SEMVER = compiled(
     rf"{_NUMBER}\.{_NUMBER}\.{_NUMBER}"
     rf"(?:-({_IDENTIFIER}(?:\.{_IDENTIFIER})*))?"
     r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"

@@ -6,7 +6,6 @@ absolute path, no fragment handling, a numeric port, no spaces or control charac
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import NamedTuple
@@ -14,8 +13,9 @@ from urllib.parse import parse_qs, quote, unquote
 
 from webhook.cel.k8s import opaque
 from webhook.cel.k8s.declaration import Overload, global_, member
+from webhook.cel.k8s.pattern import compiled
 
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+_SCHEME = compiled(r"[A-Za-z][A-Za-z0-9+.\-]*")
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 
 
