@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webhook.cel.runtime import CelError, CelEvalError, Environment
+from webhook.cel.runtime import OPTIONAL_RESULT, CelError, CelEvalError, Environment
 
 ENV = Environment(["object", "oldObject"])
 OBJECT = {"spec": {"route": {"enabled": True, "hostname": "a.example.com"}, "n": [3, 1, 2]}}
@@ -80,3 +80,48 @@ def test_activation_refuses_undeclared_variables() -> None:
 
 def test_program_keeps_its_source() -> None:
     assert ENV.compile("1 == 1").source == "1 == 1"
+
+
+# An optional value inside a result: Kubernetes keeps it in CEL; cel-expr-python's converter
+# crashes the process on it (issue 15, case 4), so it is refused at compile or an error.
+CRASHER = "has(object.spec.route) ? object.spec.route : {'service': object.spec.?service}"
+
+
+@pytest.mark.parametrize(
+    ("expr", "where"),
+    [
+        (CRASHER, "{'service': ...}"),
+        ("[1, object.?spec]", "[#1]"),
+        ("cel.bind(x, object.n, x == 1 ? x : {'a': {'b': object.?spec}})", "{'b': ...}"),
+    ],
+)
+def test_a_literal_holding_an_optional_value_is_refused_at_compile(expr: str, where: str) -> None:
+    with pytest.raises(CelError) as caught:
+        ENV.compile(expr)
+    assert str(caught.value) == (
+        f"cannot compile {expr!r}: the result may hold an optional value (at {where}), which"
+        " edgeguard cannot hand back from CEL; make it an optional entry ({?'key': x.?field},"
+        " [?x.?field]) or use .orValue(default)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("{?'service': object.spec.?service}", {}),
+        ("{?'route': object.spec.?route}.route.enabled", True),
+        ("{'n': object.spec.?n}.n.hasValue()", True),
+        ("[?object.spec.?missing, 1]", [1]),
+    ],
+)
+def test_optional_values_used_inside_an_expression_work(expr: str, expected: object) -> None:
+    activation = ENV.activation({"object": OBJECT, "oldObject": None})
+    assert ENV.compile(expr).evaluate(activation) == expected
+
+
+def test_an_optional_value_only_known_at_run_time_is_an_error_not_a_crash() -> None:
+    activation = ENV.activation({"object": {"spec": {}}, "oldObject": None})
+    program = ENV.compile("dyn({'service': object.spec.?service})")
+    with pytest.raises(CelEvalError) as caught:
+        program.evaluate(activation)
+    assert str(caught.value) == OPTIONAL_RESULT

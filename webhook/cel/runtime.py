@@ -2,6 +2,9 @@
 
 Nothing else imports `cel_expr_python`. Compile errors raise `CelError`; runtime errors, which
 the runtime hands back as values of type ERROR, raise `CelEvalError` so callers fail closed.
+Every Kubernetes library function is metered (`webhook.cel.cost`). Results are converted to
+Python value by value: an optional value nested in a result has no Python form, and handing
+one to cel-expr-python's own converter kills the process (SIGSEGV), so it is an error here.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from typing import Any
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_optional, ext_strings
 
+from webhook.cel.checked import optional_entries
+from webhook.cel.cost import LIMIT_EXCEEDED, METER, elements
 from webhook.cel.k8s import OVERLOADS
 from webhook.cel.k8s.declaration import Overload
 
@@ -64,14 +69,17 @@ class Program:
         self._expression = expression
 
     def evaluate(self, activation: Activation) -> object:
-        """The result as a plain Python value; raises CelEvalError on an evaluation error."""
+        """The result as a plain Python value; raises CelEvalError on an evaluation error.
+
+        The cost meter starts afresh: what the expression spent is in `METER.spent`."""
+        METER.start()
         try:
             value = self._expression.eval(activation=activation.native)
         except (RuntimeError, TypeError) as exc:  # e.g. a function result out of range
             raise CelEvalError(str(exc)) from exc
-        if value.type() == cel.Type.ERROR:
-            raise CelEvalError(_error_text(value))
-        return value.plain_value()
+        if METER.exceeded:
+            raise CelEvalError(LIMIT_EXCEEDED)
+        return _plain(value)
 
 
 class Environment:
@@ -99,6 +107,13 @@ class Environment:
         # An optional result cannot cross back into Python (it crashes the runtime when nested).
         if "optional_type" in expression.return_type().name():
             raise CelError(f"cannot compile {expr!r}: result must not be an optional value")
+        held = optional_entries(expression.serialize())
+        if held:
+            raise CelError(
+                f"cannot compile {expr!r}: the result may hold an optional value (at"
+                f" {', '.join(held)}), which edgeguard cannot hand back from CEL; make it an"
+                " optional entry ({?'key': x.?field}, [?x.?field]) or use .orValue(default)"
+            )
         return Program(expr, expression)
 
     def activation(self, data: Mapping[str, Any]) -> Activation:
@@ -108,11 +123,41 @@ class Environment:
         return Activation(self._env.Activation(data=data))
 
 
+OPTIONAL_RESULT = (
+    "the result holds an optional value, which edgeguard cannot hand on (write an optional entry"
+    " such as {?'key': x.?field}, or x.?field.orValue(default))"
+)
+
+
+def _plain(value: Any) -> object:
+    """The Python form of a result, walked value by value so that an optional value (which
+    reports type ERROR and has no Python form) is an error, not a crash in plain_value()."""
+    kind = value.type()
+    if kind == cel.Type.ERROR:
+        raise CelEvalError(_error_text(value))
+    name = kind.name()
+    if name.startswith("MAP"):
+        return {key: _plain(item) for key, item in value.value().items()}
+    if name.startswith("LIST"):
+        return [_plain(item) for item in value.value()]
+    return value.plain_value()
+
+
 def _error_text(value: Any) -> str:
     try:
         return str(value.value())
     except TypeError:  # an optional value reports type ERROR but has no Python form
-        return "result has no Python form (an optional value?)"
+        return OPTIONAL_RESULT
+
+
+def _metered(overload: Overload) -> Any:
+    impl, cost = overload.impl, overload.cost
+
+    def call(*args: Any) -> object:
+        METER.charge(cost(*args) + elements(args))
+        return impl(*args)
+
+    return call
 
 
 def _declarations(overloads: Iterable[Overload]) -> list[Any]:
@@ -123,7 +168,7 @@ def _declarations(overloads: Iterable[Overload]) -> list[Any]:
             _TYPES[overload.result],
             [_TYPES[param] for param in overload.params],
             overload.member,
-            overload.impl,
+            _metered(overload),
         )
         by_function.setdefault(overload.function, []).append(native)
     return [cel.FunctionDecl(name, natives) for name, natives in by_function.items()]

@@ -9,6 +9,7 @@ import ipaddress
 from collections.abc import Mapping
 from functools import lru_cache
 
+from webhook.cel.cost import traverse
 from webhook.cel.k8s import opaque
 from webhook.cel.k8s.declaration import Overload, global_, member
 from webhook.cel.k8s.ip import Address, address_of, parse_ip, wrap_ip
@@ -87,8 +88,8 @@ def to_string(value: Mapping[str, object]) -> str:
 
 
 OVERLOADS: tuple[Overload, ...] = (
-    global_("cidr", "string_to_cidr", ("string",), "opaque", cidr),
-    global_("isCIDR", "is_cidr_string", ("string",), "bool", is_cidr),
+    global_("cidr", "string_to_cidr", ("string",), "opaque", cidr, traverse),
+    global_("isCIDR", "is_cidr_string", ("string",), "bool", is_cidr, traverse),
     member("containsIP", "cidr_contains_ip_ip", ("opaque", "opaque"), "bool", contains_ip),
     member("containsIP", "cidr_contains_ip_string", ("opaque", "string"), "bool", contains_ip),
     member("containsCIDR", "cidr_contains_cidr_cidr", ("opaque", "opaque"), "bool", contains_cidr),

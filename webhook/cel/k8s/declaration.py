@@ -1,6 +1,7 @@
 """How a Kubernetes CEL library function is declared, without naming the CEL runtime.
 
-`webhook.cel` turns these into runtime declarations; library modules only list them.
+`webhook.cel` turns these into runtime declarations; library modules only list them, each with
+its cost in the Kubernetes cost model (`webhook.cel.cost`; nominal unless said).
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+
+from webhook.cel.cost import nominal
 
 # "opaque" is how the Kubernetes opaque types (IP, CIDR, URL, Quantity, Semver, Format) travel:
 # a tagged map, see `webhook.cel.k8s.opaque`.
@@ -38,6 +41,7 @@ class Overload:
     result: TypeName
     impl: Callable[..., object]
     member: bool = False
+    cost: Callable[..., int] = nominal
 
 
 def member(
@@ -46,9 +50,10 @@ def member(
     params: tuple[TypeName, ...],
     result: TypeName,
     impl: Callable[..., object],
+    cost: Callable[..., int] = nominal,
 ) -> Overload:
     """A receiver-style overload: `params[0]` is the receiver."""
-    return Overload(function, id, params, result, impl, member=True)
+    return Overload(function, id, params, result, impl, member=True, cost=cost)
 
 
 def global_(
@@ -57,5 +62,6 @@ def global_(
     params: tuple[TypeName, ...],
     result: TypeName,
     impl: Callable[..., object],
+    cost: Callable[..., int] = nominal,
 ) -> Overload:
-    return Overload(function, id, params, result, impl)
+    return Overload(function, id, params, result, impl, cost=cost)

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 
+from webhook.cel.cost import string_cost
 from webhook.cel.k8s import opaque
 from webhook.cel.k8s.declaration import Overload, global_, member
 from webhook.cel.k8s.pattern import compiled
@@ -215,7 +216,10 @@ def _constructor(name: str) -> Callable[[], dict[str, str]]:
 
 OVERLOADS: tuple[Overload, ...] = (
     global_("format.named", "format_named_string", ("string",), "opaque", named),
-    member("validate", "format_validate_string", ("opaque", "string"), "list(string)", validate),
+    member(
+        "validate", "format_validate_string", ("opaque", "string"), "list(string)", validate,
+        lambda _format, text: string_cost(text),
+    ),
     *(
         global_(f"format.{name}", f"format_{name}", (), "opaque", _constructor(name))
         for name in FORMATS

@@ -9,6 +9,7 @@ import ipaddress
 from collections.abc import Mapping
 from functools import lru_cache
 
+from webhook.cel.cost import traverse
 from webhook.cel.k8s import opaque
 from webhook.cel.k8s.declaration import Overload, global_, member
 
@@ -84,8 +85,8 @@ def is_global_unicast(value: Mapping[str, object]) -> bool:
 
 
 OVERLOADS: tuple[Overload, ...] = (
-    global_("ip", "string_to_ip", ("string",), "opaque", ip),
-    global_("isIP", "is_ip_string", ("string",), "bool", is_ip),
+    global_("ip", "string_to_ip", ("string",), "opaque", ip, traverse),
+    global_("isIP", "is_ip_string", ("string",), "bool", is_ip, traverse),
     member("family", "ip_family", ("opaque",), "int", family),
     member("isUnspecified", "ip_is_unspecified", ("opaque",), "bool", is_unspecified),
     member("isLoopback", "ip_is_loopback", ("opaque",), "bool", is_loopback),

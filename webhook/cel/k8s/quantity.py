@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from fractions import Fraction
 from functools import lru_cache
 
+from webhook.cel.cost import traverse
 from webhook.cel.k8s import opaque
 from webhook.cel.k8s.declaration import Overload, global_, member
 from webhook.cel.k8s.pattern import compiled
@@ -124,8 +125,8 @@ def compare(left: Mapping[str, object], right: Mapping[str, object]) -> int:
 
 
 OVERLOADS: tuple[Overload, ...] = (
-    global_("quantity", "string_to_quantity", ("string",), "opaque", quantity),
-    global_("isQuantity", "is_quantity_string", ("string",), "bool", is_quantity),
+    global_("quantity", "string_to_quantity", ("string",), "opaque", quantity, traverse),
+    global_("isQuantity", "is_quantity_string", ("string",), "bool", is_quantity, traverse),
     member("sign", "quantity_sign", ("opaque",), "int", sign),
     member("isInteger", "quantity_is_integer", ("opaque",), "bool", is_integer),
     member("asInteger", "quantity_as_integer", ("opaque",), "int", as_integer),

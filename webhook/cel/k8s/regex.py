@@ -7,6 +7,7 @@ patterns are cached because rules pass the same literal on every request.
 
 from __future__ import annotations
 
+from webhook.cel.cost import regex
 from webhook.cel.k8s.declaration import Overload, member
 from webhook.cel.k8s.pattern import PatternError, compiled
 
@@ -42,13 +43,17 @@ def find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
 
 
 OVERLOADS: tuple[Overload, ...] = (
-    member("find", "string_find_string", ("string", "string"), "string", find),
-    member("findAll", "string_find_all_string", ("string", "string"), "list(string)", find_all),
+    member("find", "string_find_string", ("string", "string"), "string", find, regex),
+    member(
+        "findAll", "string_find_all_string", ("string", "string"), "list(string)", find_all,
+        regex,
+    ),
     member(
         "findAll",
         "string_find_all_string_int",
         ("string", "string", "int"),
         "list(string)",
         find_all,
+        regex,
     ),
 )

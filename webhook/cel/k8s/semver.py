@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from webhook.cel.cost import traverse
 from webhook.cel.k8s import opaque
 from webhook.cel.k8s.declaration import Overload, global_, member
 from webhook.cel.k8s.pattern import compiled
@@ -83,8 +84,8 @@ def compare(left: Mapping[str, object], right: Mapping[str, object]) -> int:
 
 
 OVERLOADS: tuple[Overload, ...] = (
-    global_("semver", "string_to_semver", ("string",), "opaque", semver),
-    global_("isSemver", "is_semver_string", ("string",), "bool", is_semver),
+    global_("semver", "string_to_semver", ("string",), "opaque", semver, traverse),
+    global_("isSemver", "is_semver_string", ("string",), "bool", is_semver, traverse),
     member("major", "semver_major", ("opaque",), "int", major),
     member("minor", "semver_minor", ("opaque",), "int", minor),
     member("patch", "semver_patch", ("opaque",), "int", patch),

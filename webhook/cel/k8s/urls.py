@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import parse_qs, quote, unquote
 
+from webhook.cel.cost import traverse
 from webhook.cel.k8s import opaque
 from webhook.cel.k8s.declaration import Overload, global_, member
 from webhook.cel.k8s.pattern import compiled
@@ -110,8 +111,8 @@ def get_query(value: Mapping[str, object]) -> dict[str, list[str]]:
 
 
 OVERLOADS: tuple[Overload, ...] = (
-    global_("url", "string_to_url", ("string",), "opaque", url),
-    global_("isURL", "is_url_string", ("string",), "bool", is_url),
+    global_("url", "string_to_url", ("string",), "opaque", url, traverse),
+    global_("isURL", "is_url_string", ("string",), "bool", is_url, traverse),
     member("getScheme", "url_get_scheme", ("opaque",), "string", get_scheme),
     member("getHost", "url_get_host", ("opaque",), "string", get_host),
     member("getHostname", "url_get_hostname", ("opaque",), "string", get_hostname),
