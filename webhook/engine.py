@@ -7,6 +7,7 @@ writes wire formats.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
@@ -15,6 +16,7 @@ from typing import Any
 
 import jsonpatch
 
+from webhook.core.audit import audit_key
 from webhook.core.config import Config, PolicyConfig
 from webhook.core.decision import Decision, PatchOp, errored
 from webhook.core.kinds import GroupKind
@@ -56,12 +58,42 @@ class Engine:
     def policies(self) -> tuple[Policy, ...]:
         return self.validating + self.mutating
 
-    def validate(self, review: Review, view: ClusterView) -> Outcome:
+    def validate(
+        self,
+        review: Review,
+        view: ClusterView,
+        ahead: Mapping[str, Decision] | None = None,
+    ) -> Outcome:
+        """`ahead`: decisions already made (by `validate_async`), by policy name."""
         tally = _Tally()
         stale = view.stale_kinds()
         for policy, chosen in self._active(self._validating, review):
-            tally.add(policy, self._run(policy, chosen, review, view, stale), chosen.mode)
+            decision = ahead.get(policy.name) if ahead else None
+            if decision is None:
+                decision = self._run(policy, chosen, review, view, stale)
+            tally.add(policy, decision, chosen.mode)
         return tally.outcome(review.object)
+
+    async def validate_async(self, review: Review, view: ClusterView) -> Outcome:
+        """As `validate`, awaiting the deferred policies (user CEL in worker processes) first,
+        all at once; the others then run without an await, so that what follows the verdict
+        (the view holding an admitted claim) sees the state they decided on."""
+        pending = [
+            (policy, chosen)
+            for policy, chosen in self._active(self._validating, review)
+            if policy.deferred is not None
+        ]
+        if not pending:
+            return self.validate(review, view)
+        stale = view.stale_kinds()
+        decided = await asyncio.gather(
+            *(self._run_deferred(p, chosen, review, view, stale) for p, chosen in pending)
+        )
+        ahead = {policy.name: d for (policy, _), d in zip(pending, decided, strict=True)}
+        return self.validate(review, view, ahead)
+
+    async def mutate_async(self, review: Review, view: ClusterView) -> Outcome:
+        return self.mutate(review, view)
 
     def mutate(self, review: Review, view: ClusterView) -> Outcome:
         """Runs mutating policies in order, each on the object the previous one left."""
@@ -142,17 +174,44 @@ class Engine:
         view: ClusterView,
         stale: frozenset[GroupKind],
     ) -> Decision:
-        if policy.referential:
-            unsure = self._unsynced(policy, view, stale)
-            if unsure is not None:
-                if self.config.view.not_synced == "Warn":
-                    return Decision(True, warnings=(unsure,))
-                return Decision(False, (unsure,), 403)
+        unsure = self._unsure(policy, view, stale)
+        if unsure is not None:
+            return unsure
         try:
             return policy(review, view, chosen.settings)
         except Exception as exc:
             log.exception("policy %s raised on %s %s", policy.name, review.kind, review.name)
             return errored(exc)
+
+    async def _run_deferred(
+        self,
+        policy: Policy,
+        chosen: PolicyConfig,
+        review: Review,
+        view: ClusterView,
+        stale: frozenset[GroupKind],
+    ) -> Decision:
+        unsure = self._unsure(policy, view, stale)
+        if unsure is not None or policy.deferred is None:
+            return unsure or self._run(policy, chosen, review, view, stale)
+        try:
+            return await policy.deferred(review, view, chosen.settings)
+        except Exception as exc:
+            log.exception("policy %s raised on %s %s", policy.name, review.kind, review.name)
+            return errored(exc)
+
+    def _unsure(
+        self, policy: Policy, view: ClusterView, stale: frozenset[GroupKind]
+    ) -> Decision | None:
+        """The answer of a referential policy when the view cannot be trusted for it."""
+        if not policy.referential:
+            return None
+        unsure = self._unsynced(policy, view, stale)
+        if unsure is None:
+            return None
+        if self.config.view.not_synced == "Warn":
+            return Decision(True, warnings=(unsure,))
+        return Decision(False, (unsure,), 403)
 
     def _unsynced(
         self, policy: Policy, view: ClusterView, stale: frozenset[GroupKind]
@@ -213,6 +272,9 @@ class _Tally:
         self.audit: dict[str, str] = {}
         self.results: list[PolicyResult] = []
         self.errored = False
+        # The first denial's code answers, as the API server answers with its first denial's
+        # reason (a ValidatingAdmissionPolicy's `reason: Invalid` is 422, not 403).
+        self.code: int | None = None
 
     def add(self, policy: Policy, decision: Decision, mode: Mode) -> None:
         name = policy.name
@@ -224,7 +286,7 @@ class _Tally:
             self.denials.extend(tagged)
             result = Result.ERROR
         elif not decision.allowed:
-            result = self._refuse(name, tagged, decision.message, mode)
+            result = self._refuse(name, tagged, decision.message, mode, decision.code)
         elif decision.patch and mode is Mode.ENFORCE:
             self.patch.extend(decision.patch)
             result = Result.PATCH
@@ -237,19 +299,23 @@ class _Tally:
             PolicyResult(name, result, decision.messages, decision.patch, decision.warnings)
         )
 
-    def _refuse(self, name: str, tagged: tuple[str, ...], message: str, mode: Mode) -> Result:
+    def _refuse(
+        self, name: str, tagged: tuple[str, ...], message: str, mode: Mode, code: int = 403
+    ) -> Result:
         if mode is Mode.ENFORCE:
             self.denials.extend(tagged)
+            if self.code is None:
+                self.code = code if 400 <= code < 500 else 403
             return Result.DENY
         if mode is Mode.WARN:
             self.warnings.extend(tagged)
             return Result.WARN
-        self.audit[name] = message
+        self.audit[audit_key(name)] = message
         log.info("audit: %s", "; ".join(tagged))
         return Result.AUDIT
 
     def outcome(self, obj: Mapping[str, Any] | None) -> Outcome:
-        code = 500 if self.errored else 403 if self.denials else 200
+        code = 500 if self.errored else (self.code or 403) if self.denials else 200
         return Outcome(
             allowed=not self.denials,
             code=code,

@@ -217,7 +217,7 @@ def test_audit_annotations(tmp_path: Path) -> None:
     [bound] = load_bindings([write(tmp_path, spec(body))])
     evaluation = bound.evaluate(Review.from_manifest(configmap(owner="team-a")), make_view())
     assert (evaluation.annotations, evaluation.decision.messages) == (
-        {"p/owner": "team-a"},
+        {"p_owner": "team-a"},
         (
             "auditAnnotation 'bad': valueExpression 'size(object.data)' resulted in error: must"
             " evaluate to a string or null, got int",
@@ -229,4 +229,4 @@ def test_audit_annotations_reach_the_admission_response(tmp_path: Path) -> None:
     body = "  auditAnnotations:\n  - key: owner\n    valueExpression: object.data.owner\n"
     [policy] = load_user_policies([write(tmp_path, spec(body))])
     outcome = engine_outcome(policy, Review.from_manifest(configmap(owner="team-a")))
-    assert (outcome.allowed, dict(outcome.audit)) == (True, {"p/owner": "team-a"})
+    assert (outcome.allowed, dict(outcome.audit)) == (True, {"p_owner": "team-a"})

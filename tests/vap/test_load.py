@@ -303,7 +303,7 @@ def test_an_expression_that_does_not_compile(tmp_path: Path) -> None:
         ("[Deny, Audit]", Mode.ENFORCE, ("[p/b] m",), (), {}),
         ("[Warn]", Mode.WARN, (), ("[p/b] m",), {}),
         ("[Warn, Audit]", Mode.WARN, (), ("[p/b] m",), {}),
-        ("[Audit]", Mode.AUDIT, (), (), {"p/b": "m"}),
+        ("[Audit]", Mode.AUDIT, (), (), {"p_b": "m"}),
     ],
 )
 def test_validation_actions_become_the_policy_mode(

@@ -6,7 +6,7 @@ Policies import this module and the core types only; the engine wires them up.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ Settings = Mapping[str, Any]
 Need = tuple[GroupKind, str | None, str | None]
 Needs = Callable[[Review, ClusterView], Sequence[Need]]
 Check = Callable[[Review, ClusterView, Settings], Decision]
+Deferred = Callable[[Review, ClusterView, Settings], Awaitable[Decision]]
 
 
 class Mode(enum.Enum):
@@ -60,6 +61,9 @@ class Policy:
     # The objects a check reads by name (or a kind in a namespace, name None) that the view
     # lacks: the server reads them through from the API server first (read-your-writes).
     needs: Needs | None = None
+    # The same check without blocking the event loop (user policies, whose CEL runs in worker
+    # processes): the server awaits it; `check` blocks (edgeguard review, tests).
+    deferred: Deferred | None = None
 
     def matches(self, review: Review) -> bool:
         return review.group_kind in self.kinds and review.operation in self.operations

@@ -37,7 +37,7 @@ DEFAULT_MAX_BODY = 3 * 1024 * 1024
 # timeout of its own: without this the handler (and SIGTERM's drain) waits for it forever.
 DEFAULT_BODY_SECONDS = 10.0
 JSON_TYPES = ("application/json",)
-Decide = Callable[[Review, ClusterView], Outcome]
+Decide = Callable[[Review, ClusterView], Awaitable[Outcome]]
 
 
 @dataclass
@@ -117,8 +117,8 @@ def make_app(state: ServerState) -> web.Application:
     # aiohttp's own limit sits above ours so that our handler answers 413 with a JSON reason.
     app = web.Application(client_max_size=state.max_body + 1)
     app[STATE] = state
-    app.router.add_route("*", "/validate", _admission("validate", state.engine.validate))
-    app.router.add_route("*", "/mutate", _admission("mutate", state.engine.mutate))
+    app.router.add_route("*", "/validate", _admission("validate", state.engine.validate_async))
+    app.router.add_route("*", "/mutate", _admission("mutate", state.engine.mutate_async))
     _add_monitoring(app)
     return app
 
@@ -169,12 +169,14 @@ def _admission(
             return error(400, str(exc))
         notes = await state.prepare(review) if state.prepare is not None else []
         view = state.watched if endpoint == "mutate" and state.watched else state.view
-        outcome = decide(review, view)
+        outcome = await decide(review, view)
         if not outcome.allowed and state.confirm is not None and await state.confirm(review):
             review = dataclasses.replace(review)  # a fresh per-request memo
-            outcome = decide(review, view)
+            outcome = await decide(review, view)
         if notes:
             outcome = dataclasses.replace(outcome, warnings=(*outcome.warnings, *notes))
+        # No await between the verdict and what follows: the view holds what was admitted
+        # (the engine awaits user policies first, then decides the rest at once).
         if endpoint == "validate" and state.admitted is not None:
             state.admitted(review, outcome.allowed)
         if endpoint == "validate" and state.settle is not None and outcome.allowed:

@@ -13,7 +13,15 @@ from typing import Any
 from webhook.core.outcome import Outcome
 from webhook.core.review import Review
 
-REASONS = {403: "Forbidden", 500: "InternalError"}
+# metav1.StatusReason of each code a decision may carry (a ValidatingAdmissionPolicy's
+# validation `reason` maps to its code, k8s.io/apimachinery/pkg/apis/meta/v1/types.go).
+REASONS = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    413: "RequestEntityTooLarge",
+    422: "Invalid",
+    500: "InternalError",
+}
 
 
 def admission_response(review: Review, outcome: Outcome) -> dict[str, Any]:

@@ -1,41 +1,82 @@
-"""A compiled ValidatingAdmissionPolicy with one binding, evaluated against a Review.
+"""A ValidatingAdmissionPolicy's CEL, evaluated on one request's variables: what runs in a worker.
 
-Evaluation follows the Kubernetes order: match (rules, selectors) → matchConditions →
-variables → validations → auditAnnotations. An evaluation error follows failurePolicy (Fail:
-it counts as a failed validation; Ignore: it is skipped). It never reads files or the clock.
+Evaluation follows the Kubernetes order: matchConditions → variables → validations →
+auditAnnotations. An evaluation error follows failurePolicy (Fail: it counts as a failed
+validation; Ignore: it is skipped). The policy travels as text (`PolicyText`, JSON) and is
+compiled where it runs; the request's variables travel as JSON. No view, no I/O, no clock.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from webhook.cel.request import request_of
+from webhook.cel.cost import LIMIT_EXCEEDED, METER, OUT_OF_BUDGET, RUNTIME_BUDGET
 from webhook.cel.runtime import Activation, CelEvalError, Environment, Program
-from webhook.core.decision import Decision, verdict
-from webhook.core.kinds import BY_KIND, NAMESPACE
-from webhook.core.labels import labels_of
-from webhook.core.policy import Mode, Policy, Settings
-from webhook.core.review import Review
-from webhook.core.view import ClusterView
-from webhook.vap.match import MatchResources
+from webhook.core.audit import audit_key
 
-# https://kubernetes.io/docs/reference/kubernetes-api/policy-resources/validating-admission-policy-v1/
-REASON_CODES = {"Unauthorized": 401, "Forbidden": 403, "Invalid": 422, "RequestEntityTooLarge": 413}
+VARIABLES = ("object", "oldObject", "request", "namespaceObject", "variables")
 VARIABLE_REF = re.compile(r"\bvariables\.([A-Za-z_][A-Za-z0-9_]*)")
+# k8s.io/apiserver/pkg/apis/cel/config.go: a longer messageExpression result is not used.
+MAX_MESSAGE_BYTES = 5 * 1024
+# Audit annotation values are cut here so that a hostile one cannot swell the response.
+MAX_ANNOTATION_BYTES = 10 * 1024
 
 
-class Unresolved(Exception):
-    """Something the request needs is not known here (e.g. its namespace); failurePolicy applies."""
+@functools.cache
+def environment() -> Environment:
+    """The one CEL environment of user policies (per process)."""
+    return Environment(VARIABLES)
+
+
+@dataclass(frozen=True)
+class ValidationText:
+    expression: str
+    message: str
+    message_expression: str | None = None
+    reason: str = "Invalid"
+
+
+@dataclass(frozen=True)
+class PolicyText:
+    """A policy's CEL as text: what a worker needs to compile and evaluate it."""
+
+    name: str
+    fail: bool = True
+    conditions: tuple[tuple[str, str], ...] = ()
+    variables: tuple[tuple[str, str], ...] = ()
+    validations: tuple[ValidationText, ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "fail": self.fail,
+            "conditions": [list(c) for c in self.conditions],
+            "variables": [list(v) for v in self.variables],
+            "validations": [
+                [v.expression, v.message, v.message_expression, v.reason] for v in self.validations
+            ],
+            "annotations": [list(a) for a in self.annotations],
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> PolicyText:
+        return cls(
+            name=str(raw["name"]),
+            fail=bool(raw["fail"]),
+            conditions=tuple((str(n), str(e)) for n, e in raw["conditions"]),
+            variables=tuple((str(n), str(e)) for n, e in raw["variables"]),
+            validations=tuple(ValidationText(*v) for v in raw["validations"]),
+            annotations=tuple((str(k), str(e)) for k, e in raw["annotations"]),
+        )
 
 
 @dataclass(frozen=True)
 class Named:
-    """A compiled matchCondition, variable or auditAnnotation."""
-
     name: str
     program: Program
 
@@ -51,20 +92,40 @@ class Validation:
 @dataclass(frozen=True)
 class CompiledPolicy:
     name: str
+    fail: bool
     env: Environment
-    match: MatchResources
-    fail: bool = True
     conditions: tuple[Named, ...] = ()
     variables: tuple[Named, ...] = ()
     validations: tuple[Validation, ...] = ()
     annotations: tuple[Named, ...] = ()
-    uses_namespace: bool = False
+    chained: tuple[bool, ...] = ()
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    decision: Decision
-    annotations: Mapping[str, str]
+def compile_policy(text: PolicyText, env: Environment) -> CompiledPolicy:
+    """Raises CelError; the text was compiled once already at load, where errors are located."""
+
+    def named(pairs: Sequence[tuple[str, str]]) -> tuple[Named, ...]:
+        return tuple(Named(name, env.compile(source)) for name, source in pairs)
+
+    variables = named(text.variables)
+    return CompiledPolicy(
+        name=text.name,
+        fail=text.fail,
+        env=env,
+        conditions=named(text.conditions),
+        variables=variables,
+        validations=tuple(
+            Validation(
+                env.compile(v.expression),
+                v.message,
+                env.compile(v.message_expression) if v.message_expression else None,
+                v.reason,
+            )
+            for v in text.validations
+        ),
+        annotations=named(text.annotations),
+        chained=tuple(VARIABLE_REF.search(v.program.source) is not None for v in variables),
+    )
 
 
 @dataclass(frozen=True)
@@ -73,164 +134,67 @@ class Failure:
     reason: str = "Invalid"
 
 
-class BoundPolicy:
-    """One policy/binding pair: the edgeguard Policy's check, and its audit annotations."""
-
-    def __init__(
-        self,
-        policy: CompiledPolicy,
-        binding: str,
-        actions: frozenset[str],
-        match: MatchResources | None,
-    ) -> None:
-        self.policy, self.binding, self.actions, self.binding_match = (
-            policy,
-            binding,
-            actions,
-            match,
-        )
-        self.name = f"{policy.name}/{binding}"
-        self._chained = tuple(
-            VARIABLE_REF.search(v.program.source) is not None for v in policy.variables
-        )
-
-    @property
-    def mode(self) -> Mode:
-        """Deny wins, then Warn; Audit alone records the message in the audit annotations."""
-        if "Deny" in self.actions:
-            return Mode.ENFORCE
-        return Mode.WARN if "Warn" in self.actions else Mode.AUDIT
-
-    def as_policy(self) -> Policy:
-        matches = [self.policy.match, *([self.binding_match] if self.binding_match else [])]
-        resources = frozenset.intersection(*(m.resources() for m in matches))
-        operations = frozenset.intersection(*(m.operations() for m in matches))
-        referential = self.policy.uses_namespace or any(
-            not m.namespace_selector.empty for m in matches
-        )
-        return Policy(
-            name=self.name,
-            kinds=frozenset(r.group_kind for r in resources),
-            check=self,
-            default_mode=self.mode,
-            operations=operations,
-            referential=referential,
-            description=f"ValidatingAdmissionPolicy {self.policy.name!r}, binding {self.binding!r}",
-        )
-
-    def __call__(self, review: Review, view: ClusterView, settings: Settings) -> Decision:
-        found = self.evaluate(review, view)
-        if not found.annotations:
-            return found.decision
-        return dataclasses.replace(found.decision, audit=tuple(sorted(found.annotations.items())))
-
-    def evaluate(self, review: Review, view: ClusterView) -> Evaluation:
-        try:
-            if not self._selects(review, view):
-                return Evaluation(verdict(()), {})
-        except Unresolved as exc:
-            return _evaluation([Failure(str(exc))] if self.policy.fail else [], {})
-        run = self._run(review, view)
-        failures: list[Failure] = []
-        if not self._conditions_hold(run, failures):
-            return _evaluation(failures, {})
-        failures.extend(self._validate(run))
-        annotations = dict(self._annotate(run, failures))
-        return _evaluation(failures, annotations)
-
-    def _selects(self, review: Review, view: ClusterView) -> bool:
-        def labels() -> Mapping[str, str]:
-            namespace = review.namespace or "default"
-            found = view.get(NAMESPACE, None, namespace)
-            if found is None:
-                raise Unresolved(
-                    f"namespace {namespace!r} is not in the cluster view, so the namespaceSelector"
-                    " cannot be evaluated"
-                )
-            return labels_of(found)
-
-        return self.policy.match.selects(review, labels) and (
-            self.binding_match is None or self.binding_match.selects(review, labels)
-        )
-
-    def _run(self, review: Review, view: ClusterView) -> _Run:
-        env = self.policy.env
-        data: dict[str, Any] = {
-            "object": review.object,
-            "oldObject": review.old_object,
-            "request": request_of(review),
-            "namespaceObject": _namespace_object(review, view),
-            "variables": {},
-        }
-        base = env.activation(data)
-        values: dict[str, Any] = {}
-        errors: dict[str, str] = {}
-        for variable, chained in zip(self.policy.variables, self._chained, strict=True):
-            act = env.activation(data | {"variables": dict(values)}) if chained else base
-            try:
-                values[variable.name] = variable.program.evaluate(act)
-            except CelEvalError as exc:  # lazy in Kubernetes: an error matters only when read
-                errors[variable.name] = str(exc)
-        final = env.activation(data | {"variables": values}) if values else base
-        return _Run(final, errors)
-
-    def _conditions_hold(self, run: _Run, failures: list[Failure]) -> bool:
-        for condition in self.policy.conditions:
-            try:
-                result = _boolean(condition.program, run.activation)
-            except CelEvalError as exc:
-                if self.policy.fail:
-                    failures.append(
-                        Failure(
-                            f"failed to evaluate matchCondition '{condition.name}': "
-                            f"{run.explain(condition.program, exc)}"
-                        )
-                    )
-                return False  # with Ignore the policy is skipped
-            if not result:
-                return False
-        return True
-
-    def _validate(self, run: _Run) -> Iterator[Failure]:
-        for check in self.policy.validations:
-            try:
-                if _boolean(check.program, run.activation):
-                    continue
-            except CelEvalError as exc:
-                if self.policy.fail:
-                    yield Failure(
-                        f"expression '{check.program.source.strip()}' resulted in error: "
-                        f"{run.explain(check.program, exc)}"
-                    )
-                continue
-            yield Failure(_message(check, run.activation), check.reason)
-
-    def _annotate(self, run: _Run, failures: list[Failure]) -> Iterator[tuple[str, str]]:
-        for annotation in self.policy.annotations:
-            try:
-                value = annotation.program.evaluate(run.activation)
-                if value is not None and not isinstance(value, str):
-                    raise CelEvalError(f"must evaluate to a string or null, got {_type(value)}")
-            except CelEvalError as exc:
-                if self.policy.fail:
-                    failures.append(
-                        Failure(
-                            f"auditAnnotation '{annotation.name}': valueExpression "
-                            f"'{annotation.program.source.strip()}' resulted in error: "
-                            f"{run.explain(annotation.program, exc)}"
-                        )
-                    )
-                continue
-            if value is not None:
-                yield f"{self.policy.name}/{annotation.name}", value
+class OutOfBudget(Exception):
+    """The evaluation spent more than RUNTIME_BUDGET: no further expression is run."""
 
 
-@dataclass(frozen=True)
+@dataclass
+class Progress:
+    """Where an evaluation is, so that a worker that must stop at once (an expression over the
+    cost limit: cel-cpp would go on calling) can still answer with what was found."""
+
+    failures: list[Failure] = field(default_factory=list)
+    annotations: dict[str, str] = field(default_factory=dict)
+    current: str = ""
+    spent: int = 0
+
+    def cancelled(self, fail: bool) -> list[Failure]:
+        """The failures, with the expression that went over the limit when failurePolicy is Fail."""
+        if not fail:
+            return list(self.failures)
+        text = f"expression '{self.current.strip()}' resulted in error: {LIMIT_EXCEEDED}"
+        return [*self.failures, Failure(text)]
+
+
+def evaluate(
+    policy: CompiledPolicy, data: Mapping[str, Any], progress: Progress | None = None
+) -> Progress:
+    """The policy's failures and audit annotations for one request's variables."""
+    run = _Run(policy, data, progress or Progress())
+    try:
+        if run.conditions_hold():
+            run.validate()
+            run.annotate()
+    except OutOfBudget:
+        if policy.fail:
+            run.progress.failures.append(Failure(OUT_OF_BUDGET))
+    return run.progress
+
+
 class _Run:
-    """One request's activation, and the variables that failed to evaluate."""
+    def __init__(self, policy: CompiledPolicy, data: Mapping[str, Any], progress: Progress) -> None:
+        self.policy, self.progress = policy, progress
+        env = policy.env
+        base = {**data, "variables": {}}
+        first = env.activation(base)
+        values: dict[str, Any] = {}
+        self.errors: dict[str, str] = {}
+        for variable, chained in zip(policy.variables, policy.chained, strict=True):
+            act = env.activation({**base, "variables": dict(values)}) if chained else first
+            try:
+                values[variable.name] = self.run(variable.program, act)
+            except CelEvalError as exc:  # lazy in Kubernetes: an error matters only when read
+                self.errors[variable.name] = str(exc)
+        self.activation = env.activation({**base, "variables": values}) if values else first
 
-    activation: Activation
-    errors: Mapping[str, str]
+    def run(self, program: Program, activation: Activation | None = None) -> object:
+        self.progress.current = program.source
+        try:
+            return program.evaluate(activation or self.activation)
+        finally:
+            self.progress.spent += METER.spent
+            if self.progress.spent > RUNTIME_BUDGET:
+                raise OutOfBudget
 
     def explain(self, program: Program, exc: CelEvalError) -> str:
         """The error, traced to a failed variable when the expression reads one."""
@@ -239,39 +203,84 @@ class _Run:
                 return f"variables.{name}: {self.errors[name]}"
         return str(exc)
 
+    def boolean(self, program: Program) -> bool:
+        result = self.run(program)
+        if not isinstance(result, bool):
+            raise CelEvalError(f"must evaluate to bool, got {_type(result)}")
+        return result
 
-def _evaluation(failures: list[Failure], annotations: dict[str, str]) -> Evaluation:
-    if not failures:
-        return Evaluation(verdict(()), annotations)
-    code = REASON_CODES.get(failures[0].reason, 422)
-    return Evaluation(Decision(False, tuple(f.message for f in failures), code), annotations)
+    def conditions_hold(self) -> bool:
+        for condition in self.policy.conditions:
+            try:
+                result = self.boolean(condition.program)
+            except CelEvalError as exc:
+                if self.policy.fail:
+                    self.progress.failures.append(
+                        Failure(
+                            f"failed to evaluate matchCondition '{condition.name}': "
+                            f"{self.explain(condition.program, exc)}"
+                        )
+                    )
+                return False  # with Ignore the policy is skipped
+            if not result:
+                return False
+        return True
 
+    def validate(self) -> None:
+        for check in self.policy.validations:
+            try:
+                if self.boolean(check.program):
+                    continue
+            except CelEvalError as exc:
+                if self.policy.fail:
+                    self.progress.failures.append(
+                        Failure(
+                            f"expression '{check.program.source.strip()}' resulted in error: "
+                            f"{self.explain(check.program, exc)}"
+                        )
+                    )
+                continue
+            self.progress.failures.append(Failure(self.message(check), check.reason))
 
-def _boolean(program: Program, activation: Activation) -> bool:
-    result = program.evaluate(activation)
-    if not isinstance(result, bool):
-        raise CelEvalError(f"must evaluate to bool, got {_type(result)}")
-    return result
+    def message(self, check: Validation) -> str:
+        """messageExpression when it gives a usable string, else message (Kubernetes' fallback)."""
+        if check.message_program is not None:
+            try:
+                text = self.run(check.message_program)
+            except CelEvalError:
+                text = None
+            if isinstance(text, str):
+                text = text.strip()
+                if text and "\n" not in text and len(text.encode()) <= MAX_MESSAGE_BYTES:
+                    return text
+        return check.message
 
+    def annotate(self) -> None:
+        for key, value in self._annotations():
+            self.progress.annotations[audit_key(self.policy.name, key)] = value
 
-def _message(check: Validation, activation: Activation) -> str:
-    """messageExpression when it gives a usable string, else message (Kubernetes' fallback)."""
-    if check.message_program is not None:
-        try:
-            text = check.message_program.evaluate(activation)
-        except CelEvalError:
-            text = None
-        if isinstance(text, str) and text.strip() and "\n" not in text:
-            return text.strip()
-    return check.message
+    def _annotations(self) -> Iterator[tuple[str, str]]:
+        for annotation in self.policy.annotations:
+            try:
+                value = self.run(annotation.program)
+                if value is not None and not isinstance(value, str):
+                    raise CelEvalError(f"must evaluate to a string or null, got {_type(value)}")
+            except CelEvalError as exc:
+                if self.policy.fail:
+                    self.progress.failures.append(
+                        Failure(
+                            f"auditAnnotation '{annotation.name}': valueExpression "
+                            f"'{annotation.program.source.strip()}' resulted in error: "
+                            f"{self.explain(annotation.program, exc)}"
+                        )
+                    )
+                continue
+            value = (value or "").strip()
+            if value:  # Kubernetes publishes no annotation for null or blank
+                yield annotation.name, value.encode()[:MAX_ANNOTATION_BYTES].decode(
+                    "utf-8", "ignore"
+                )
 
 
 def _type(value: object) -> str:
     return "null" if value is None else type(value).__name__
-
-
-def _namespace_object(review: Review, view: ClusterView) -> Mapping[str, Any] | None:
-    res = BY_KIND.get(review.group_kind)
-    if res is None or not res.namespaced:
-        return None
-    return view.get(NAMESPACE, None, review.namespace or "default")

@@ -8,29 +8,21 @@ edgeguard `Policy` named `<policy>/<binding>`.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from webhook.cel.runtime import CelError, Environment, Program
+from webhook.cel.runtime import CelError
 from webhook.core.policy import Policy
-from webhook.vap.evaluate import (
-    REASON_CODES,
-    VARIABLE_REF,
-    BoundPolicy,
-    CompiledPolicy,
-    Named,
-    Validation,
-)
+from webhook.vap.bound import REASON_CODES, BoundPolicy, Evaluator, LoadedPolicy
+from webhook.vap.evaluate import VARIABLE_REF, PolicyText, ValidationText, environment
 from webhook.vap.match import MatchResources, parse_match
 from webhook.yamlio.located import LocatedError, Node, documents, required
 from webhook.yamlio.manifests import ManifestError
 
 API_VERSION = "admissionregistration.k8s.io/v1"
 POLICY, BINDING = "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"
-VARIABLES = ("object", "oldObject", "request", "namespaceObject", "variables")
 UNSUPPORTED_VARIABLES = {
     "params": "parameter resources (paramKind/paramRef) are not supported",
     "authorizer": "authorization checks (the authorizer library) are not supported",
@@ -55,29 +47,33 @@ class VAPError(Exception):
     """A user policy problem, located: `file:line: what is wrong`."""
 
 
-@functools.cache
-def environment() -> Environment:
-    return Environment(VARIABLES)
-
-
-def load_user_policies(paths: Sequence[Path], name_prefix: str = "") -> list[Policy]:
+def load_user_policies(
+    paths: Sequence[Path], name_prefix: str = "", evaluator: Evaluator | None = None
+) -> list[Policy]:
     """The edgeguard policies of the given files and directories; raises VAPError.
 
     `name_prefix` is kustomize's `namePrefix`: it is added to every document's metadata.name
     (not to a binding's policyName), as `kustomize build` would before the API server sees it.
+    Their CEL runs in `evaluator`'s workers (default: the process's shared pool).
     """
-    return [bound.as_policy() for bound in load_bindings(paths, name_prefix)]
+    return [bound.as_policy() for bound in load_bindings(paths, name_prefix, evaluator)]
 
 
-def load_bindings(paths: Sequence[Path], name_prefix: str = "") -> list[BoundPolicy]:
+def load_bindings(
+    paths: Sequence[Path], name_prefix: str = "", evaluator: Evaluator | None = None
+) -> list[BoundPolicy]:
+    if evaluator is None:
+        from webhook.vap.workers import shared_pool
+
+        evaluator = shared_pool()
     try:
-        return _load(paths, name_prefix)
+        return _load(paths, name_prefix, evaluator)
     except (LocatedError, ManifestError) as exc:
         raise VAPError(str(exc)) from exc
 
 
-def _load(paths: Sequence[Path], name_prefix: str) -> list[BoundPolicy]:
-    policies: dict[str, tuple[CompiledPolicy, Node]] = {}
+def _load(paths: Sequence[Path], name_prefix: str, evaluator: Evaluator) -> list[BoundPolicy]:
+    policies: dict[str, tuple[LoadedPolicy, Node]] = {}
     bindings: dict[str, _Binding] = {}
     for doc in (doc for path in _files(paths) for doc in documents(path)):
         kind, name, spec = _header(doc, name_prefix)
@@ -88,7 +84,7 @@ def _load(paths: Sequence[Path], name_prefix: str) -> list[BoundPolicy]:
             policies[name] = (_policy(name, spec), doc)
         else:
             bindings[name] = _binding(name, spec)
-    bound = [_bind(b, policies) for b in bindings.values()]
+    bound = [_bind(b, policies, evaluator) for b in bindings.values()]
     used = {b.policy.name for b in bound}
     for name, (_, doc) in policies.items():
         if name not in used:
@@ -130,38 +126,35 @@ def _header(doc: Node, prefix: str) -> tuple[str, str, Node]:
     return kind, prefix + name, required(fields, "spec", doc)
 
 
-def _policy(name: str, spec: Node) -> CompiledPolicy:
+def _policy(name: str, spec: Node) -> LoadedPolicy:
     unsupported = {"paramKind": UNSUPPORTED_VARIABLES["params"]}
     fields = spec.mapping(POLICY_FIELDS, unsupported)
     match = parse_match(required(fields, "matchConstraints", spec), needs_rules=True)
     if "validations" not in fields and "auditAnnotations" not in fields:
         raise spec.error("validations or auditAnnotations is required")
     variables = _variables(fields.get("variables"))
-    names = frozenset(v.name for v in variables)
+    names = frozenset(name for name, _ in variables)
     conditions = _named(fields.get("matchConditions"), "name", "expression", names)
     annotations = _named(fields.get("auditAnnotations"), "key", "valueExpression", names)
-    for annotation, node in zip(annotations, _items(fields.get("auditAnnotations")), strict=True):
-        if len(annotation.name) > 63:
+    for (key, _), node in zip(annotations, _items(fields.get("auditAnnotations")), strict=True):
+        if len(key) > 63:
             raise node.error("key must be at most 63 characters")
     validations = tuple(_validation(n, names) for n in _items(fields.get("validations")))
-    programs = [
-        *(v.program for v in variables),
-        *(c.program for c in conditions),
-        *(a.program for a in annotations),
-        *(v.program for v in validations),
-        *(v.message_program for v in validations if v.message_program),
+    sources = [
+        *(source for _, source in (*variables, *conditions, *annotations)),
+        *(v.expression for v in validations),
+        *(v.message_expression for v in validations if v.message_expression),
     ]
-    return CompiledPolicy(
+    text = PolicyText(
         name=name,
-        env=environment(),
-        match=match,
         fail=_failure_policy(fields.get("failurePolicy")),
         conditions=conditions,
         variables=variables,
         validations=validations,
         annotations=annotations,
-        uses_namespace=any(re.search(r"\bnamespaceObject\b", p.source) for p in programs),
     )
+    uses_namespace = any(re.search(r"\bnamespaceObject\b", source) for source in sources)
+    return LoadedPolicy(text, match, uses_namespace)
 
 
 def _items(node: Node | None) -> list[Node]:
@@ -175,15 +168,18 @@ def _failure_policy(node: Node | None) -> bool:
     return value == "Fail"
 
 
+Named = tuple[str, str]  # a name (or key) and its expression
+
+
 def _variables(node: Node | None) -> tuple[Named, ...]:
     found: list[Named] = []
     for item in _items(node):
         fields = item.mapping(("name", "expression"))
         name = required(fields, "name", item).string()
-        if not IDENTIFIER.match(name) or name in {v.name for v in found}:
+        if not IDENTIFIER.match(name) or name in {v for v, _ in found}:
             raise fields["name"].error(f"{name!r} must be a unique CEL identifier")
-        earlier = frozenset(v.name for v in found)
-        found.append(Named(name, _compile(required(fields, "expression", item), earlier)))
+        earlier = frozenset(v for v, _ in found)
+        found.append((name, _compile(required(fields, "expression", item), earlier)))
     return tuple(found)
 
 
@@ -192,13 +188,13 @@ def _named(node: Node | None, key: str, expr: str, names: frozenset[str]) -> tup
     for item in _items(node):
         fields = item.mapping((key, expr))
         name = required(fields, key, item).string()
-        if not QUALIFIED.match(name) or name in {n.name for n in found}:
+        if not QUALIFIED.match(name) or name in {n for n, _ in found}:
             raise fields[key].error(f"{name!r} must be a unique qualified name")
-        found.append(Named(name, _compile(required(fields, expr, item), names)))
+        found.append((name, _compile(required(fields, expr, item), names)))
     return tuple(found)
 
 
-def _validation(node: Node, names: frozenset[str]) -> Validation:
+def _validation(node: Node, names: frozenset[str]) -> ValidationText:
     fields = node.mapping(("expression", "message", "messageExpression", "reason"))
     program = _compile(required(fields, "expression", node), names)
     message = fields["message"].string() if "message" in fields else ""
@@ -208,18 +204,20 @@ def _validation(node: Node, names: frozenset[str]) -> Validation:
     if reason not in REASON_CODES:
         raise fields["reason"].error(f"must be one of {', '.join(REASON_CODES)}")
     message_node = fields.get("messageExpression")
-    message_program = _compile(message_node, names) if message_node else None
-    default = f"failed expression: {program.source.strip()}"
-    return Validation(program, message or default, message_program, reason)
+    message_source = _compile(message_node, names) if message_node else None
+    default = f"failed expression: {program.strip()}"
+    return ValidationText(program, message.strip() or default, message_source, reason)
 
 
-def _compile(node: Node, variables: frozenset[str]) -> Program:
+def _compile(node: Node, variables: frozenset[str]) -> str:
+    """The expression's source, once it compiled (workers compile it again where it runs)."""
     source = node.string()
     for name in VARIABLE_REF.findall(source):
         if name not in variables:
             raise node.error(f"variables.{name} is not defined (before this expression)")
     try:
-        return environment().compile(source)
+        environment().compile(source)
+        return source
     except CelError as exc:
         code = STRING_LITERAL.sub("", source)
         used = [n for n in UNSUPPORTED_VARIABLES if re.search(rf"\b{n}\b", code)]
@@ -246,17 +244,19 @@ def _binding(name: str, spec: Node) -> _Binding:
     return _Binding(name, policy_name, frozenset(actions), match)
 
 
-def _bind(binding: _Binding, policies: dict[str, tuple[CompiledPolicy, Node]]) -> BoundPolicy:
+def _bind(
+    binding: _Binding, policies: dict[str, tuple[LoadedPolicy, Node]], evaluator: Evaluator
+) -> BoundPolicy:
     wanted = binding.policy_name.string()
     found = policies.get(wanted)
     if found is None:
         raise binding.policy_name.error(
             f"no {POLICY} named {wanted!r} is loaded{_hint(wanted, policies)}"
         )
-    return BoundPolicy(found[0], binding.name, binding.actions, binding.match)
+    return BoundPolicy(found[0], binding.name, binding.actions, binding.match, evaluator)
 
 
-def _hint(wanted: str, policies: dict[str, tuple[CompiledPolicy, Node]]) -> str:
+def _hint(wanted: str, policies: dict[str, tuple[LoadedPolicy, Node]]) -> str:
     loaded = sorted(policies)
     prefixes = [wanted[: -len(n)] for n in loaded if wanted.endswith(n) and wanted != n]
     if prefixes:
