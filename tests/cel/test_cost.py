@@ -14,8 +14,8 @@ LONG = "a" * 99_999  # find() over it: ceil(100,000 * 0.1) * ceil(len(pattern) *
 @pytest.mark.parametrize(
     ("expr", "spent"),
     [
-        ("object.items.indexOf(1)", 1 + 3),  # nominal, plus one per list element converted
-        ("object.items.sum() + object.items.max()", (1 + 3) * 2),
+        ("object.items.indexOf(1)", 1 + 4 * 3),  # nominal, plus 4 per list element converted
+        ("object.items.sum() + object.items.max()", (1 + 4 * 3) * 2),
         ("quantity('4Gi').compareTo(quantity('1Gi'))", 1 + 1 + 1),
         ("isURL('https://example.com/a/long/path')", 4),  # ceil(33 * 0.1)
         ("object.long.find('[a-z]+')", 10_000 * 2),

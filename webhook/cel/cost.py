@@ -22,6 +22,8 @@ RUNTIME_BUDGET = 10_000_000
 STRING_TRAVERSAL_FACTOR = 0.1
 REGEX_LENGTH_FACTOR = 0.25
 
+ELEMENT_COST = 4
+
 LIMIT_EXCEEDED = "operation cancelled: actual cost limit exceeded"
 OUT_OF_BUDGET = (
     "validation failed due to running out of cost budget, no further validation rules will be run"
@@ -82,5 +84,5 @@ def regex(text: object, pattern: object, *rest: object) -> int:
 
 
 def elements(args: tuple[object, ...]) -> int:
-    """What converting the arguments cost: one unit per element of each list argument."""
-    return sum(len(arg) for arg in args if isinstance(arg, list))
+    """What converting the arguments cost: ELEMENT_COST per element of each list argument."""
+    return ELEMENT_COST * sum(len(arg) for arg in args if isinstance(arg, list))

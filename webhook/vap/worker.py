@@ -33,8 +33,13 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 CACHE_SIZE = 256
 
 
-def main(conn: Connection, memory_bytes: int) -> None:
-    """Serves jobs until the pipe closes."""
+def main(argv: list[str]) -> None:
+    """`python -m webhook.vap.worker FD MEMORY`: serves jobs on the socket FD until it closes,
+    in at most MEMORY bytes of address space (0: no limit)."""
+    serve(Connection(int(argv[0])), int(argv[1]))
+
+
+def serve(conn: Connection, memory_bytes: int) -> None:
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     cache: dict[bytes, CompiledPolicy] = {}
@@ -103,3 +108,7 @@ def rss() -> int:
             return int(statm.read().split()[1]) * _PAGE
     except OSError:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

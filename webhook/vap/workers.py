@@ -4,20 +4,25 @@ Each job gets a deadline: a worker that does not answer in time is killed and re
 is one that dies (SIGSEGV, SIGABRT) or runs out of memory; the job's policy gets a
 `WorkerFailure`. A worker is also replaced after `recycle_after` jobs or when its resident
 memory passes `recycle_rss`, which bounds what cel-expr-python's callback bridge leaks
-(~1 KB per call of a Python-implemented function). Workers are forked from a fork server
-(a clean single-threaded process that has imported the CEL runtime once), never from the
-server's threaded event loop. Blocking waits happen in the pool's own threads, so the event
-loop only awaits.
+(~1 KB per call of a Python-implemented function). Each worker is a fresh interpreter
+(`python -m webhook.vap.worker`), never a fork of the server's threaded event loop, and
+imports nothing of its caller (multiprocessing's spawn and forkserver would re-run the
+caller's main module in every worker). Blocking waits happen in the pool's own threads, so
+the event loop only awaits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
-import multiprocessing
+import os
 import queue
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,7 +31,6 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from webhook.vap import worker
 from webhook.vap.bound import WorkerFailure
 
 log = logging.getLogger("edgeguard.cel")
@@ -61,27 +65,22 @@ class WorkerSettings:
             raise ValueError(f"--cel-recycle must be at least 1, got {self.recycle_after}")
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" not in methods:
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    # The fork server imports the worker (and so the CEL runtime and the Kubernetes libraries)
-    # once; each worker is then a cheap fork of it.
-    context.set_forkserver_preload(["webhook.vap.worker"])
-    return context
-
-
 class _Worker:
-    def __init__(self, context: multiprocessing.context.BaseContext, memory: int) -> None:
-        mine, theirs = context.Pipe(duplex=True)
-        self.process = context.Process(  # type: ignore[attr-defined]
-            target=worker.main, args=(theirs, memory), name="edgeguard-cel", daemon=True
+    def __init__(self, memory: int) -> None:
+        mine, theirs = socket.socketpair()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "webhook.vap.worker", str(theirs.fileno()), str(memory)],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            env=env,
         )
-        self.process.start()
         theirs.close()
-        self.conn: Connection = mine
+        self.conn = Connection(mine.detach())
         self.jobs = 0
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def call(self, job: bytes, timeout: float) -> bytes | None:
         """The answer; None when there is none within `timeout` seconds. EOFError or OSError
@@ -92,9 +91,9 @@ class _Worker:
         return self.conn.recv_bytes()
 
     def death(self) -> str:
-        self.process.join(1.0)
-        code = self.process.exitcode
-        if code is None:
+        try:
+            code = self.process.wait(1.0)
+        except subprocess.TimeoutExpired:
             return "the worker stopped answering"
         if code < 0:
             try:
@@ -105,9 +104,12 @@ class _Worker:
         return f"the worker exited with status {code}"
 
     def stop(self) -> None:
-        if self.process.is_alive():
+        if self.alive():
             self.process.kill()
-        self.process.join(5.0)
+        try:
+            self.process.wait(5.0)
+        except subprocess.TimeoutExpired:
+            log.error("CEL worker %d did not exit after SIGKILL", self.process.pid)
         self.conn.close()
 
 
@@ -116,7 +118,6 @@ class Pool:
 
     def __init__(self, settings: WorkerSettings | None = None) -> None:
         self.settings = settings or WorkerSettings()
-        self._context = _context()
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._lock = threading.Lock()
         self._started = False
@@ -132,10 +133,13 @@ class Pool:
             if self._started:
                 return
             self._started = True
+        atexit.register(self.close)
         for _ in range(self.settings.workers):
             self._idle.put(self._spawn())
 
     def close(self) -> None:
+        if self._closed:
+            return
         self._closed = True
         self._threads.shutdown(wait=False, cancel_futures=True)
         while True:
@@ -174,6 +178,9 @@ class Pool:
         answer: dict[str, Any] = json.loads(raw)
         current.jobs += 1
         self._release(current, answer)
+        if answer.get("error") == "memory":
+            limit = f"{self.settings.memory_mib} MiB, --cel-memory"
+            raise WorkerFailure("memory", f"the worker ran out of memory (its limit: {limit})")
         if "error" in answer:
             raise WorkerFailure(str(answer["error"]), str(answer["message"]))
         return answer
@@ -186,7 +193,7 @@ class Pool:
                 raise WorkerFailure(
                     "timeout", f"no CEL worker became free within {seconds}"
                 ) from None
-            if found.process.is_alive():
+            if found.alive():
                 return found
             self._replace(found, "died idle")  # not this job's fault: take another
 
@@ -214,7 +221,7 @@ class Pool:
         threading.Thread(target=replace, name="edgeguard-cel-replace", daemon=True).start()
 
     def _spawn(self) -> _Worker:
-        return _Worker(self._context, self.settings.memory_mib * MIB)
+        return _Worker(self.settings.memory_mib * MIB)
 
 
 _SHARED: Pool | None = None
