@@ -28,7 +28,9 @@ from webhook.engine import Engine
 from webhook.offline import inputs, reports, run, runner
 from webhook.options import Flags, OptionError, Parser
 from webhook.server import logs
+from webhook.vap.bound import Evaluator
 from webhook.vap.load import VAPError, load_user_policies
+from webhook.vap.workers import Pool, WorkerSettings
 from webhook.yamlio.manifests import ManifestError
 
 ENV = os.environ
@@ -175,6 +177,7 @@ def _serve_parser(sub: Subparsers[Parser]) -> None:
         help="with --client-ca: a client certificate name (CN or DNS SAN) allowed to call the "
         "webhook, as the API server's (repeatable)",
     )
+    _cel_arguments(f)
     f.finish()
 
 
@@ -310,6 +313,7 @@ def _review_parser(sub: Subparsers[Parser]) -> None:
         help="text: wrap long lines at this width; 0 never wraps",
     )
     _user_policy_arguments(f)
+    _cel_arguments(f)
     f.finish()
 
 
@@ -339,7 +343,66 @@ def _test_parser(sub: Subparsers[Parser]) -> None:
     p.add_argument("dir", type=Path, metavar="DIR", help="the folder of tests")
     f = Flags(p)
     _user_policy_arguments(f)
+    _cel_arguments(f)
     f.finish()
+
+
+def _cel_arguments(f: Flags) -> None:
+    """The worker processes that evaluate user policies' CEL (webhook.vap.workers)."""
+    base = WorkerSettings()
+    f.add(
+        "--cel-workers",
+        env="CEL_WORKERS",
+        default=str(base.workers),
+        convert=options.workers,
+        metavar="N",
+        help="worker processes evaluating user policies",
+    )
+    f.add(
+        "--cel-timeout",
+        env="CEL_TIMEOUT",
+        default=f"{base.timeout:g}",
+        shown=f"{base.timeout:g} second",
+        convert=options.deadline,
+        metavar="SECONDS",
+        help="deadline of a request's user policies; past it their failurePolicy applies",
+    )
+    f.add(
+        "--cel-memory",
+        env="CEL_MEMORY",
+        default=str(base.memory_mib),
+        shown=f"{base.memory_mib} MiB",
+        convert=options.mebibytes,
+        metavar="MIB",
+        help="address space of each worker (0: no limit)",
+    )
+    f.add(
+        "--cel-recycle",
+        env="CEL_RECYCLE",
+        default=str(base.recycle_after),
+        convert=options.evaluations,
+        metavar="N",
+        help="evaluations after which a worker is replaced (bounds a leak of the CEL runtime)",
+    )
+
+
+def worker_pool(args: argparse.Namespace) -> Pool:
+    """The pool of CEL workers the flags ask for (started when a user policy needs it)."""
+    settings = WorkerSettings(
+        workers=args.cel_workers,
+        timeout=args.cel_timeout,
+        memory_mib=args.cel_memory,
+        recycle_after=args.cel_recycle,
+    )
+    settings.check()
+    return Pool(settings)
+
+
+def _start(pool: Pool, known: Sequence[Policy]) -> None:
+    """Starts the CEL workers when user policies need them: a worker that cannot start is an
+    error of the command (exit 2), not a verdict."""
+    if any(p.deferred is not None for p in known):
+        pool.start()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -365,8 +428,9 @@ def _run_serve(args: argparse.Namespace) -> int:
     from webhook.serve import ServeSettings, StartupError, run, serve, start
 
     logs.setup(args.log_level)
+    pool = worker_pool(args)
     try:
-        shipped, config = configured(args.config)
+        shipped, config = configured(args.config, evaluator=pool)
     except ConfigError as exc:
         return _usage(f"configuration error: {exc}")
     except VAPError as exc:
@@ -390,7 +454,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     )
     try:
         sockets = start(settings)
-        run(serve(settings, Engine(shipped, config), sockets=sockets))
+        run(serve(settings, Engine(shipped, config), sockets=sockets, pool=pool))
     except StartupError as exc:
         return _usage(str(exc))
     except kubeclient.ClusterConfigError as exc:
@@ -418,14 +482,18 @@ def known_policies(extra: Sequence[Policy] = ()) -> list[Policy]:
 
 
 def configured(
-    config: Path | None, policy_paths: Sequence[str] = (), prefix: str = ""
+    config: Path | None,
+    policy_paths: Sequence[str] = (),
+    prefix: str = "",
+    evaluator: Evaluator | None = None,
 ) -> tuple[list[Policy], Config]:
     """The built-in and user policies (from the configuration and the command line), and the
-    configuration checked against all of them. Raises ConfigError or VAPError."""
+    configuration checked against all of them. Raises ConfigError or VAPError. User policies
+    run in `evaluator`'s workers (default: the process's shared pool)."""
     paths, config_prefix = user_policy_sources(config)
-    user = load_user_policies(paths, config_prefix) if paths else []
+    user = load_user_policies(paths, config_prefix, evaluator) if paths else []
     if policy_paths:
-        user += load_user_policies([Path(p) for p in policy_paths], prefix)
+        user += load_user_policies([Path(p) for p in policy_paths], prefix, evaluator)
     known = known_policies(user)
     return known, load(config, known)
 
@@ -442,7 +510,9 @@ def _run_review(args: argparse.Namespace) -> int:
         return _usage("--old is for --operation UPDATE")
     if not args.paths and not args.kustomize:
         return _usage("review needs a PATH (a file, a folder or - for stdin) or --kustomize DIR")
-    known, config = configured(args.config, args.policy, args.policy_name_prefix)
+    pool = worker_pool(args)
+    known, config = configured(args.config, args.policy, args.policy_name_prefix, pool)
+    _start(pool, known)
     stdin = sys.stdin.buffer
     chosen = inputs.Options(tuple(args.exclude), args.allow_empty)
     given = inputs.gather(args.paths, stdin, chosen)
@@ -482,7 +552,9 @@ def _terminal_width() -> int:
 
 
 def _run_test(args: argparse.Namespace) -> int:
-    known, _ = configured(None, args.policy, args.policy_name_prefix)
+    pool = worker_pool(args)
+    known, _ = configured(None, args.policy, args.policy_name_prefix, pool)
+    _start(pool, known)
     rows = runner.run(args.dir, {p.name: p for p in known}, INDEXES)
     sys.stdout.write(runner.table(rows, _colour()))
     return 0 if all(row.passed for row in rows) else 1

@@ -1,20 +1,26 @@
 """The admission and RBAC rules the deployment manifests must carry, computed from the policies.
 
 tests/test_deploy.py compares manifests/base with these, so a policy that declares a new kind
-fails the tests until the YAML follows (`python -m webhook.deploy` prints the blocks).
-Pure data: no I/O, and no concrete policy is imported here.
+fails the tests until the YAML follows (`python -m webhook.deploy` prints the blocks). User
+policies count too: `python -m webhook.deploy --config FILE` prints the rules with theirs,
+`--check MANIFEST` fails when a ValidatingWebhookConfiguration lacks them, and `serve` warns at
+start about user policies that the shipped rules never send it (`unreceived`).
+No concrete policy is imported here but in `main`, the command.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from webhook.cluster.watch import RBAC_VERBS, rbac_rules
 from webhook.core.kinds import (
+    BY_KIND,
     CM_CERTIFICATE,
     GATEWAY,
     GRPCROUTE,
@@ -125,24 +131,105 @@ def to_yaml(rules: list[Rule]) -> str:
     return yaml.safe_dump(rules, sort_keys=False, default_flow_style=None, width=100)
 
 
+def unreceived(policies: Sequence[Policy]) -> list[str]:
+    """For each user policy (a deferred one) that selects requests the built-in policies' rules
+    (those of manifests/base) do not send, a line saying so: start-up warnings of `serve`."""
+    sent = {
+        (kind, operation)
+        for policy in policies
+        if policy.deferred is None and not policy.mutating
+        for kind in policy.kinds
+        for operation in policy.operations
+    }
+    sent |= {(kind, operation) for kind in OBSERVED for operation in MUTABLE_OPERATIONS}
+    lines = []
+    for policy in policies:
+        if policy.deferred is None:
+            continue
+        missing: dict[str, set[str]] = {}
+        for kind in policy.kinds:
+            info = _info(kind)
+            for operation in policy.operations:
+                if (kind, operation) not in sent:
+                    name = f"{info.resource}.{kind.group}" if kind.group else info.resource
+                    missing.setdefault(name, set()).add(operation)
+        if missing:
+            shown = "; ".join(f"{n} ({', '.join(sorted(o))})" for n, o in sorted(missing.items()))
+            lines.append(
+                f"user policy {policy.name} selects {shown}, which the webhook rules of"
+                " manifests/base do not send to edgeguard: unless the"
+                " ValidatingWebhookConfiguration adds them (python -m webhook.deploy --config FILE"
+                " prints the rules), this policy never sees those requests"
+            )
+    return lines
+
+
 def _info(kind: GroupKind) -> KindInfo:
     try:
-        return KINDS[kind]
+        return BY_KIND[kind]
     except KeyError:
-        raise ValueError(f"policy kind {kind} is not in webhook.core.kinds.KINDS") from None
+        raise ValueError(f"policy kind {kind} is not in webhook.core.kinds.RESOURCES") from None
 
 
 def _scope(info: KindInfo) -> str:
     return "Namespaced" if info.namespaced else "Cluster"
 
 
-def main() -> int:
-    import policies  # wiring point: only the command line picks the shipped policies
+def drift(manifest: Any, rules: list[Rule]) -> str | None:
+    """What a ValidatingWebhookConfiguration document lacks or has beyond `rules`, or None."""
+    hooks = manifest.get("webhooks") if isinstance(manifest, dict) else None
+    if manifest.get("kind") != "ValidatingWebhookConfiguration" or not hooks:
+        return "not a ValidatingWebhookConfiguration with webhooks"
+    found = hooks[0].get("rules")
+    if found == rules:
+        return None
+    return "its rules are not the ones the policies need; they should be:\n" + to_yaml(rules)
 
-    shipped = policies.builtin()
+
+def _arguments(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m webhook.deploy", description=__doc__)
+    p.add_argument("--config", type=Path, help="the configuration; its userPolicies count")
+    p.add_argument("--policy", action="append", default=[], metavar="PATH")
+    p.add_argument("--policy-name-prefix", default="", metavar="PREFIX")
+    p.add_argument(
+        "--check",
+        type=Path,
+        metavar="MANIFEST",
+        help="compare this ValidatingWebhookConfiguration's rules; exit 1 when they differ",
+    )
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import policies  # wiring point: only the command line picks the shipped policies
+    from webhook.config import ConfigError, user_policy_sources
+    from webhook.vap.load import VAPError, load_user_policies
+
+    args = _arguments(sys.argv[1:] if argv is None else argv)
+    try:
+        paths, prefix = user_policy_sources(args.config)
+        user = load_user_policies(paths, prefix) if paths else []
+        user += load_user_policies([Path(p) for p in args.policy], args.policy_name_prefix)
+    except (ConfigError, VAPError) as exc:
+        print(f"webhook.deploy: {exc}", file=sys.stderr)
+        return 2
+    known = [*policies.builtin(), *user]
+    validating = admission_rules(known, mutating=False)
+    if args.check is not None:
+        try:
+            manifest = yaml.safe_load(args.check.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            print(f"webhook.deploy: {args.check}: {exc}", file=sys.stderr)
+            return 2
+        problem = drift(manifest, validating)
+        if problem:
+            print(f"{args.check}: {problem}", file=sys.stderr)
+            return 1
+        print(f"{args.check}: rules match the policies")
+        return 0
     blocks = {
-        "ValidatingWebhookConfiguration rules": admission_rules(shipped, mutating=False),
-        "MutatingWebhookConfiguration rules": admission_rules(shipped, mutating=True),
+        "ValidatingWebhookConfiguration rules": validating,
+        "MutatingWebhookConfiguration rules": admission_rules(known, mutating=True),
         "ClusterRole rules": cluster_role_rules(),
         "Role rules": role_rules(),
     }

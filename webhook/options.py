@@ -87,6 +87,36 @@ def seconds(text: str) -> float:
     return value
 
 
+def workers(text: str) -> int:
+    return _integer(text, "a number of worker processes (1 or more)", 1)
+
+
+def deadline(text: str) -> float:
+    """A deadline in seconds: above 0, and at most 30 (the API server's longest webhook
+    timeout)."""
+    what = "a number of seconds above 0 and at most 30"
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise _expected(what, text) from None
+    if not math.isfinite(value) or not 0 < value <= 30:
+        raise _expected(what, text)
+    return value
+
+
+def mebibytes(text: str) -> int:
+    """An address-space limit in MiB: 0 for none, else 128 or more (a worker needs ~64 MiB
+    of address space to start)."""
+    value = _integer(text, "a size in MiB: 0 (no limit) or 128 or more", 0)
+    if 0 < value < 128:
+        raise _expected("a size in MiB: 0 (no limit) or 128 or more", text)
+    return value
+
+
+def evaluations(text: str) -> int:
+    return _integer(text, "a number of evaluations (1 or more)", 1)
+
+
 def log_level(text: str) -> str:
     """The level as `logging` spells it; any case is accepted."""
     if text.strip().lower() not in LOG_LEVELS:

@@ -38,6 +38,7 @@ from webhook.core.outcome import Outcome
 from webhook.core.policy import kept_fields
 from webhook.core.review import Review
 from webhook.core.view import ClusterView
+from webhook.deploy import unreceived
 from webhook.engine import Engine
 from webhook.server.http import (
     DEFAULT_BODY_SECONDS,
@@ -48,6 +49,7 @@ from webhook.server.http import (
 )
 from webhook.server.metrics import watch_certificate
 from webhook.server.tls import CertWatcher
+from webhook.vap.workers import Pool
 
 log = logging.getLogger("edgeguard.serve")
 
@@ -246,10 +248,12 @@ async def serve(
     engine: Engine,
     view: ClusterView | None = None,
     sockets: list[socket.socket] | None = None,
+    pool: Pool | None = None,
 ) -> None:
     """Serves until SIGTERM on `sockets` (from `start`; bound here when not given); with no
     `view`, the live one: the cluster watched, holding what the engine's policies read,
-    indexed as Gateway API defines (policies.gateway). The sockets are closed on return."""
+    indexed as Gateway API defines (policies.gateway). The sockets are closed on return.
+    `pool`: the workers of the user policies, started here and stopped on the way out."""
     if settings.client_names and settings.client_ca is None:
         for sock in sockets or ():
             sock.close()
@@ -263,12 +267,16 @@ async def serve(
     for sig in SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     try:
-        await _serve(settings, engine, view, bound, stop)
+        if pool is not None and any(p.deferred is not None for p in engine.policies):
+            pool.start()  # before serving: a worker that cannot start stops the program
+        await _serve(settings, engine, view, bound, stop, pool)
     finally:
         for sig in SIGNALS:
             loop.remove_signal_handler(sig)
         for sock in bound:
             sock.close()
+        if pool is not None:
+            pool.close()
 
 
 async def _serve(
@@ -277,6 +285,7 @@ async def _serve(
     view: ClusterView | None,
     sockets: list[socket.socket],
     stop: asyncio.Event,
+    pool: Pool | None = None,
 ) -> None:
     watcher = CertWatcher(
         settings.tls_cert, settings.tls_key, settings.client_ca, settings.cert_poll_seconds
@@ -315,6 +324,7 @@ async def _serve(
         state.settle = claim_step(engine, live, leases)
     state.checks["certificate"] = lambda: watcher.loaded
     watch_certificate(state.metrics.registry, lambda: _timestamp(watcher))
+    _user_policies(engine, state, pool)
     try:
         monitoring = await _serve_monitoring(settings, state)
     except StartupError:
@@ -366,6 +376,23 @@ async def _serve(
         if watch is not None:
             await watch.close()
     log.info("stopped")
+
+
+def _user_policies(engine: Engine, state: ServerState, pool: Pool | None) -> None:
+    """Counts the workers' failures and replacements, and says at start which user policies
+    the shipped webhook rules never send requests to (webhook.deploy.unreceived)."""
+    user = [p for p in engine.policies if p.deferred is not None]
+    if pool is not None and user:
+        pool.on_failure = state.metrics.user_policy_failed
+        pool.on_restart = state.metrics.cel_worker_restarted
+        log.info(
+            "user policies: %d, evaluated in %d worker processes (deadline %g s)",
+            len(user),
+            pool.settings.workers,
+            pool.settings.timeout,
+        )
+    for line in unreceived(engine.policies):
+        log.warning(line)
 
 
 async def _serve_monitoring(settings: ServeSettings, state: ServerState) -> web.AppRunner | None:

@@ -76,6 +76,19 @@ class Metrics:
             ("endpoint", "status"),
             registry=self.registry,
         )
+        self.user_policy_failures = Counter(
+            "edgeguard_user_policy_failures",
+            "User policy evaluations that did not finish, by policy and kind (timeout: past"
+            " --cel-timeout; crash: the worker died; memory: past --cel-memory).",
+            ("policy", "kind"),
+            registry=self.registry,
+        )
+        self.cel_worker_restarts = Counter(
+            "edgeguard_cel_worker_restarts",
+            "CEL worker processes replaced, by cause.",
+            ("cause",),
+            registry=self.registry,
+        )
         self.view_objects = Gauge(
             "edgeguard_view_objects",
             "Objects in the cluster view by kind.",
@@ -94,6 +107,13 @@ class Metrics:
         self._child(self.latency, endpoint).observe(seconds)
         for result in outcome.results:
             self._child(self.evaluations, result.policy, result.result).inc()
+
+    def user_policy_failed(self, policy: str, kind: str) -> None:
+        """Called from the worker pool's threads (prometheus-client counters are thread-safe)."""
+        self.user_policy_failures.labels(policy, kind).inc()
+
+    def cel_worker_restarted(self, cause: str) -> None:
+        self.cel_worker_restarts.labels(cause).inc()
 
     def refused(self, endpoint: str, status: int) -> None:
         self._child(self.rejected, endpoint, status).inc()

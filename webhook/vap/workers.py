@@ -37,6 +37,10 @@ log = logging.getLogger("edgeguard.cel")
 MIB = 1024 * 1024
 
 
+class WorkerSettingsError(ValueError):
+    """A --cel-* flag out of range; the message names it."""
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
     """`--cel-workers`, `--cel-timeout`, `--cel-memory`, `--cel-recycle` (README, serve)."""
@@ -50,19 +54,19 @@ class WorkerSettings:
     recycle_rss_mib: int = 256  # resident memory after a job
 
     def check(self) -> None:
-        """Raises ValueError naming the flag that is out of range."""
+        """Raises WorkerSettingsError naming the flag that is out of range."""
         if self.workers < 1:
-            raise ValueError(f"--cel-workers must be at least 1, got {self.workers}")
+            raise WorkerSettingsError(f"--cel-workers must be at least 1, got {self.workers}")
         if not 0 < self.timeout <= 30:
-            raise ValueError(
+            raise WorkerSettingsError(
                 f"--cel-timeout must be above 0 and at most 30 s, got {self.timeout:g}"
             )
         if self.memory_mib and self.memory_mib < 128:
-            raise ValueError(
+            raise WorkerSettingsError(
                 f"--cel-memory must be at least 128 MiB (or 0: no limit), got {self.memory_mib}"
             )
         if self.recycle_after < 1:
-            raise ValueError(f"--cel-recycle must be at least 1, got {self.recycle_after}")
+            raise WorkerSettingsError(f"--cel-recycle must be at least 1, got {self.recycle_after}")
 
 
 class _Worker:
