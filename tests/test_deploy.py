@@ -31,7 +31,16 @@ from tests.support import ROOT, SHARED_DATA
 from webhook.config import VIEW_KEYS, load
 from webhook.core.config import Config, ViewConfig
 from webhook.core.kinds import KINDS
-from webhook.deploy import OBSERVED, admission_rules, cluster_role_rules, role_rules, to_yaml
+from webhook.deploy import (
+    OBSERVED,
+    admission_rules,
+    cluster_role_rules,
+    role_rules,
+    to_yaml,
+    unreceived,
+)
+from webhook.deploy import main as deploy_main
+from webhook.vap.load import load_user_policies
 
 MANIFESTS = ROOT / "manifests"
 README = (ROOT / "README.md").read_text()
@@ -821,3 +830,60 @@ def test_dockerignore_keeps_only_the_package_sources() -> None:
     assert lines[0] == "*"
     included = {line[1:] for line in lines if line.startswith("!")}
     assert included == {"pyproject.toml", "README.md", "webhook", "policies"}
+
+
+# --- rules for user policies ------------------------------------------------------------------
+
+CONFIGMAP_POLICY = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: cm}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [''], apiVersions: [v1], operations: [CREATE], resources: [configmaps]}
+  validations:
+  - expression: 'true'
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: b}
+spec: {policyName: cm, validationActions: [Deny]}
+"""
+BASE_WEBHOOK = MANIFESTS / "base" / "validatingwebhookconfiguration.yaml"
+
+
+def test_the_shipped_rules_match_the_shipped_policies(capsys: pytest.CaptureFixture[str]) -> None:
+    assert deploy_main(["--check", str(BASE_WEBHOOK)]) == 0
+    assert capsys.readouterr().out == f"{BASE_WEBHOOK}: rules match the policies\n"
+
+
+def test_a_user_policy_of_another_kind_needs_its_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "cm.yaml"
+    policy.write_text(CONFIGMAP_POLICY)
+    assert deploy_main(["--policy", str(policy), "--check", str(BASE_WEBHOOK)]) == 1
+    expected = [
+        {
+            "apiGroups": [""],
+            "apiVersions": ["v1"],
+            "operations": ["CREATE"],
+            "resources": ["configmaps"],
+            "scope": "Namespaced",
+        },
+        *admission_rules(policies.builtin(), mutating=False),
+    ]
+    assert capsys.readouterr().err == (
+        f"{BASE_WEBHOOK}: its rules are not the ones the policies need; they should be:\n"
+        + to_yaml(expected)
+        + "\n"
+    )
+    [user] = load_user_policies([policy])
+    assert unreceived([*policies.builtin(), user]) == [
+        "user policy cm/b selects configmaps (CREATE), which the webhook rules of manifests/base"
+        " do not send to edgeguard: unless the ValidatingWebhookConfiguration adds them"
+        " (python -m webhook.deploy --config FILE prints the rules), this policy never sees"
+        " those requests"
+    ]
+    assert unreceived(policies.builtin()) == []
