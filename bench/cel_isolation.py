@@ -98,7 +98,7 @@ def redos_before(length: int) -> dict[str, Any]:
 def after(expression: str, obj: dict[str, Any], repeat: int = 1, **pool: Any) -> dict[str, Any]:
     """The expression as a user policy of `edgeguard serve`: loaded from a file, evaluated by
     the worker pool; the server process's RSS and the workers' as they report it."""
-    from policies.gateway.indexers import INDEXERS
+    from policies.gateway.indexes import INDEXES
     from webhook.cluster.memory import MemoryView
     from webhook.core.review import Review
     from webhook.vap.load import load_user_policies
@@ -113,7 +113,7 @@ def after(expression: str, obj: dict[str, Any], repeat: int = 1, **pool: Any) ->
     restarts: list[str] = []
     workers.on_restart = restarts.append
     review = Review.from_manifest(obj)
-    view = MemoryView(indexers=INDEXERS, kept={})
+    view = MemoryView(derive=INDEXES, kept={})
     policy(review, view, {})  # the workers are up and have compiled the policy
     rss0, start = rss_mib(), time.perf_counter()
     latencies, decision = [], None

@@ -624,10 +624,11 @@ def test_container_probes_ports_resources_and_args(built: dict[str, list[Obj]]) 
     # over the webhook port fail under --client-ca.
     for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
         assert c[probe]["httpGet"] == {"path": path, "port": "monitoring", "scheme": "HTTP"}
-    # Memory from bench/README.md's figures; no CPU limit (throttling past the 5 s timeout).
+    # Memory from bench/README.md's figures, plus two CEL workers of at most 512 MiB
+    # (--cel-memory); no CPU limit (throttling past the 5 s timeout).
     assert c["resources"] == {
-        "requests": {"cpu": "100m", "memory": "256Mi"},
-        "limits": {"memory": "1Gi"},
+        "requests": {"cpu": "100m", "memory": "352Mi"},
+        "limits": {"memory": "1792Mi"},
     }
     assert c["args"] == [
         "--tls-cert", "/certs/tls.crt", "--tls-key", "/certs/tls.key",
