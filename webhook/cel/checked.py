@@ -146,3 +146,49 @@ def _key(entry: Fields) -> str:
     if _CONST_STRING in constant:
         return repr(_one(constant, _CONST_STRING).decode("utf-8", "replace"))
     return "key"
+
+
+_EXPR_SELECT, _EXPR_LIST_KIND = 5, _EXPR_LIST
+_SELECT_OPERAND = 1
+_CALL_TARGET = 1
+
+
+def literal_arguments(serialized: bytes, functions: frozenset[str]) -> list[tuple[str, str]]:
+    """(function, pattern) for each call of one of `functions` whose first argument is a
+    string literal, anywhere in the expression: Kubernetes compiles those patterns when it
+    builds the program, so a bad one is refused with the policy."""
+    checked = _fields(_one(_fields(serialized), _ANY_VALUE))
+    found: list[tuple[str, str]] = []
+    pending = [_one(checked, _CHECKED_EXPR)]
+    while pending:
+        expr = _fields(pending.pop())
+        kinds = (_EXPR_SELECT, _EXPR_CALL, _EXPR_LIST_KIND, _EXPR_STRUCT, _EXPR_COMPREHENSION)
+        for number in kinds:
+            if number in expr:
+                pending.extend(_children(number, _fields(_one(expr, number))))
+        if _EXPR_CALL in expr:
+            call = _fields(_one(expr, _EXPR_CALL))
+            name = _one(call, _CALL_FUNCTION).decode("utf-8", "replace")
+            args = [a for a in call.get(_CALL_ARGS, []) if isinstance(a, bytes)]
+            if name in functions and args:
+                constant = _fields(_one(_fields(args[0]), _EXPR_CONST))
+                if _CONST_STRING in constant:
+                    found.append((name, _one(constant, _CONST_STRING).decode("utf-8", "replace")))
+    return found
+
+
+def _children(kind: int, node: Fields) -> list[bytes]:
+    """The sub-expressions of a select, call, list, struct or comprehension node."""
+    numbers = {
+        _EXPR_SELECT: (_SELECT_OPERAND,),
+        _EXPR_CALL: (_CALL_TARGET, _CALL_ARGS),
+        _EXPR_LIST_KIND: (_LIST_ELEMENTS,),
+        _EXPR_COMPREHENSION: (2, 4, 5, 6, _COMPREHENSION_RESULT),
+    }.get(kind, ())
+    children = [v for n in numbers for v in node.get(n, []) if isinstance(v, bytes)]
+    if kind == _EXPR_STRUCT:
+        for raw in node.get(_STRUCT_ENTRIES, []):
+            if isinstance(raw, bytes):
+                entry = _fields(raw)
+                children += [_one(entry, n) for n in (_ENTRY_MAP_KEY, _ENTRY_VALUE) if n in entry]
+    return children

@@ -15,10 +15,11 @@ from typing import Any
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_optional, ext_strings
 
-from webhook.cel.checked import optional_entries
+from webhook.cel.checked import literal_arguments, optional_entries
 from webhook.cel.cost import LIMIT_EXCEEDED, METER, elements
 from webhook.cel.k8s import OVERLOADS
 from webhook.cel.k8s.declaration import Overload
+from webhook.cel.k8s.pattern import PatternError, compiled
 
 # Argument and result types our Kubernetes functions may name. The runtime dispatches on the
 # kind of each argument, and a `dyn` parameter matches nothing at run time, so parameters
@@ -40,6 +41,10 @@ _TYPES: dict[str, Any] = {
     "map(string, list(string))": cel.Type.Map(cel.Type.STRING, cel.Type.List(cel.Type.STRING)),
     "opaque": cel.Type.Map(cel.Type.STRING, cel.Type.DYN),
 }
+
+
+# The Kubernetes regex functions, whose literal patterns are compiled with the expression.
+REGEX_FUNCTIONS = frozenset({"find", "findAll"})
 
 
 class CelError(Exception):
@@ -107,7 +112,13 @@ class Environment:
         # An optional result cannot cross back into Python (it crashes the runtime when nested).
         if "optional_type" in expression.return_type().name():
             raise CelError(f"cannot compile {expr!r}: result must not be an optional value")
-        held = optional_entries(expression.serialize())
+        serialized = expression.serialize()
+        for _, pattern in literal_arguments(serialized, REGEX_FUNCTIONS):
+            try:
+                compiled(pattern)
+            except PatternError as exc:  # as Kubernetes when it builds the program
+                raise CelError(f"cannot compile {expr!r}: {exc}") from exc
+        held = optional_entries(serialized)
         if held:
             raise CelError(
                 f"cannot compile {expr!r}: the result may hold an optional value (at"
