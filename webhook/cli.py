@@ -30,7 +30,7 @@ from webhook.options import Flags, OptionError, Parser
 from webhook.server import logs
 from webhook.vap.bound import Evaluator
 from webhook.vap.load import VAPError, load_user_policies
-from webhook.vap.workers import Pool, WorkerSettings
+from webhook.vap.workers import Pool, WorkerSettings, WorkerStartError
 from webhook.yamlio.manifests import ManifestError
 
 ENV = os.environ
@@ -459,6 +459,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         return _usage(str(exc))
     except kubeclient.ClusterConfigError as exc:
         return _usage(f"cluster configuration error: {exc}")
+    except WorkerStartError as exc:
+        return _usage(str(exc))
     return 0
 
 
@@ -560,6 +562,13 @@ def _run_test(args: argparse.Namespace) -> int:
     return 0 if all(row.passed for row in rows) else 1
 
 
+def _start(pool: Pool, known: Sequence[Policy]) -> None:
+    """Starts the CEL workers when user policies need them: a worker that cannot start is an
+    error of the command (exit 2), not a verdict."""
+    if any(p.deferred is not None for p in known):
+        pool.start()
+
+
 def _usage(message: str) -> int:
     print(f"edgeguard: error: {message}", file=sys.stderr)
     return 2
@@ -590,7 +599,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 return _run_review(args)
             if args.command == "test":
                 return _run_test(args)
-    except (ManifestError, ReviewError) as exc:
+    except (ManifestError, ReviewError, WorkerStartError) as exc:
         return _usage(str(exc))
     except ConfigError as exc:
         return _usage(f"configuration error: {exc}")

@@ -7,8 +7,10 @@ stops them).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,12 +21,13 @@ import pytest
 
 from tests.support import make_view
 from webhook.cel.cost import LIMIT_EXCEEDED, OUT_OF_BUDGET
+from webhook.cli import main
 from webhook.core.decision import Decision
 from webhook.core.policy import Policy
 from webhook.core.review import Review
 from webhook.vap.bound import WorkerFailure
 from webhook.vap.load import VAPError, load_user_policies
-from webhook.vap.workers import Pool, WorkerSettings, WorkerSettingsError
+from webhook.vap.workers import Pool, WorkerSettings, WorkerSettingsError, WorkerStartError
 
 POLICY = """\
 apiVersion: admissionregistration.k8s.io/v1
@@ -266,3 +269,21 @@ def test_settings_out_of_range_name_their_flag(settings: WorkerSettings, message
     with pytest.raises(WorkerSettingsError) as caught:
         settings.check()
     assert str(caught.value) == message
+
+
+def test_a_worker_that_cannot_start_stops_the_pool_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    own = Pool(WorkerSettings(workers=1))
+    with pytest.raises(WorkerStartError) as caught:
+        own.start()
+    assert str(caught.value) == "a CEL worker did not start: the worker exited with status 1"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY.format(failure="Fail", body=validation(QUANTITY)))
+    manifest = tmp_path / "pool.yaml"
+    manifest.write_text(json.dumps(pool_object(memory="1Gi")))
+    assert main(["review", "--policy", str(policy), str(manifest)]) == 2
+    assert capsys.readouterr().err == (
+        "edgeguard: error: a CEL worker did not start: the worker exited with status 1\n"
+    )

@@ -10,7 +10,6 @@ warning. Either way it is logged and counted.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,6 +21,7 @@ from webhook.core.labels import labels_of
 from webhook.core.policy import Mode, Policy, Settings
 from webhook.core.review import Review
 from webhook.core.view import ClusterView
+from webhook.vap import wire
 from webhook.vap.evaluate import PolicyText
 from webhook.vap.match import MatchResources
 
@@ -93,7 +93,7 @@ class BoundPolicy:
         )
         self.evaluator = evaluator
         self.name = f"{policy.name}/{binding}"
-        self._text = json.dumps(policy.text.to_json(), separators=(",", ":")).encode()
+        self._text = wire.dumps(policy.text.to_json())
 
     @property
     def mode(self) -> Mode:
@@ -159,7 +159,7 @@ class BoundPolicy:
             "request": request_of(review),
             "namespaceObject": _namespace_object(review, view),
         }
-        encoded = json.dumps(data, separators=(",", ":")).encode()
+        encoded = wire.dumps(data)
         return b'{"policy":' + self._text + b',"data":' + encoded + b"}"
 
     def _evaluation(self, reply: Mapping[str, Any]) -> Evaluation:

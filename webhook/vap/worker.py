@@ -9,7 +9,6 @@ expression over the cost limit ends the evaluation at once: the worker answers a
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 
 from webhook.cel.cost import METER
 from webhook.cel.runtime import CelError
+from webhook.vap import wire
 from webhook.vap.evaluate import (
     VARIABLES,
     CompiledPolicy,
@@ -31,6 +31,7 @@ from webhook.vap.evaluate import (
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 CACHE_SIZE = 256
+READY = b"ready"  # the first message: the worker has started and can take jobs
 
 
 def main(argv: list[str]) -> None:
@@ -42,6 +43,8 @@ def main(argv: list[str]) -> None:
 def serve(conn: Connection, memory_bytes: int) -> None:
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    environment()  # built before the first job, which should not wait for it
+    conn.send_bytes(READY)
     cache: dict[bytes, CompiledPolicy] = {}
     while True:
         try:
@@ -54,7 +57,7 @@ def serve(conn: Connection, memory_bytes: int) -> None:
             _stop(conn, {"error": "memory", "message": "the worker ran out of memory"})
         except (CelError, KeyError, TypeError, ValueError) as exc:
             reply = {"error": "internal", "message": f"{type(exc).__name__}: {exc}"}
-        conn.send_bytes(json.dumps(reply, separators=(",", ":")).encode())
+        conn.send_bytes(wire.dumps(reply))
 
 
 def _handle(
@@ -62,7 +65,7 @@ def _handle(
 ) -> dict[str, Any]:
     start = raw.index(b',"data":')
     key = raw[len(b'{"policy":') : start]
-    job = json.loads(raw)
+    job = wire.loads(raw)
     policy = cache.get(key)
     if policy is None:
         if len(cache) >= CACHE_SIZE:
@@ -95,17 +98,23 @@ def _stop(conn: Connection, answer: dict[str, Any]) -> None:
     """Answers and exits now: the evaluation in progress cannot be stopped any other way."""
     answer["exit"] = True
     try:
-        conn.send_bytes(json.dumps(answer, separators=(",", ":")).encode())
+        conn.send_bytes(wire.dumps(answer))
     finally:
         sys.stdout.flush()
         os._exit(0)
 
 
+_STATM: list[Any] = []
+
+
 def rss() -> int:
-    """This process's resident memory in bytes."""
+    """This process's resident memory in bytes (/proc, kept open: it is read after each job)."""
     try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            return int(statm.read().split()[1]) * _PAGE
+        if not _STATM:
+            _STATM.append(open("/proc/self/statm", "rb", buffering=0))  # noqa: SIM115
+        statm = _STATM[0]
+        statm.seek(0)
+        return int(statm.read().split()[1]) * _PAGE
     except OSError:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 

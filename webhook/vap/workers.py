@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import json
 import logging
 import os
 import queue
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from webhook.vap import wire, worker
 from webhook.vap.bound import WorkerFailure
 
 log = logging.getLogger("edgeguard.cel")
@@ -39,6 +39,13 @@ MIB = 1024 * 1024
 
 class WorkerSettingsError(ValueError):
     """A --cel-* flag out of range; the message names it."""
+
+
+class WorkerStartError(Exception):
+    """A worker process did not start (`serve` and `review` stop with exit 2)."""
+
+
+START_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,15 @@ class _Worker:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def started(self, timeout: float = START_SECONDS) -> str | None:
+        """None once the worker said it is ready; else why it did not."""
+        try:
+            if self.conn.poll(timeout) and self.conn.recv_bytes() == worker.READY:
+                return None
+        except (EOFError, OSError):
+            pass
+        return self.death()
 
     def call(self, job: bytes, timeout: float) -> bytes | None:
         """The answer; None when there is none within `timeout` seconds. EOFError or OSError
@@ -133,13 +149,22 @@ class Pool:
         self.on_restart: Callable[[str], None] | None = None
 
     def start(self) -> None:
+        """Starts the workers and waits until they can take jobs; WorkerStartError if not."""
         with self._lock:
             if self._started:
                 return
             self._started = True
         atexit.register(self.close)
-        for _ in range(self.settings.workers):
-            self._idle.put(self._spawn())
+        workers = [self._spawn() for _ in range(self.settings.workers)]
+        for started in workers:
+            problem = started.started()
+            if problem is not None:
+                for each in workers:
+                    each.stop()
+                self._closed = True
+                raise WorkerStartError(f"a CEL worker did not start: {problem}")
+        for started in workers:
+            self._idle.put(started)
 
     def close(self) -> None:
         if self._closed:
@@ -166,7 +191,10 @@ class Pool:
             self.on_failure(policy, failure.kind)
 
     def _run(self, job: bytes, deadline: float) -> Mapping[str, Any]:
-        self.start()
+        try:
+            self.start()
+        except WorkerStartError as exc:
+            raise WorkerFailure("crash", str(exc)) from exc
         seconds = f"{self.settings.timeout:g} s"
         current = self._take(deadline, seconds)
         try:
@@ -179,7 +207,7 @@ class Pool:
             raise WorkerFailure(
                 "timeout", f"did not finish within {seconds}; its worker was stopped"
             )
-        answer: dict[str, Any] = json.loads(raw)
+        answer: dict[str, Any] = wire.loads(raw)
         current.jobs += 1
         self._release(current, answer)
         if answer.get("error") == "memory":
@@ -219,8 +247,15 @@ class Pool:
 
         def replace() -> None:
             old.stop()
-            if not self._closed:
-                self._idle.put(self._spawn())
+            while not self._closed:
+                new = self._spawn()
+                problem = new.started()
+                if problem is None:
+                    self._idle.put(new)
+                    return
+                new.stop()
+                log.error("a CEL worker did not start (%s); trying again in 1 s", problem)
+                time.sleep(1.0)
 
         threading.Thread(target=replace, name="edgeguard-cel-replace", daemon=True).start()
 
