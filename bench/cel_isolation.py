@@ -139,9 +139,9 @@ def after(expression: str, obj: dict[str, Any], repeat: int = 1, **pool: Any) ->
 
 def _worker_rss(workers: Any) -> list[float]:
     found = []
-    for worker in list(workers._idle.queue):
+    for pid in workers.pids():
         try:
-            with open(f"/proc/{worker.process.pid}/statm", encoding="ascii") as statm:
+            with open(f"/proc/{pid}/statm", encoding="ascii") as statm:
                 found.append(round(int(statm.read().split()[1]) * 4096 / 2**20, 1))
         except OSError:
             continue

@@ -189,7 +189,7 @@ def test_a_worker_killed_by_a_signal_is_the_policys_failure(tmp_path: Path) -> N
         policy = load(tmp_path, validation(SLOW), own)
         obj = slow_object()
         own.start()
-        [pid] = worker_pids(own)
+        [pid] = own.pids()
         threading.Timer(0.5, os.kill, (pid, signal.SIGSEGV)).start()
         message = "evaluation failed: the worker was killed by SIGSEGV"
         assert decide(policy, obj) == Decision(False, (message,), 422)
@@ -201,21 +201,16 @@ def test_a_worker_killed_by_a_signal_is_the_policys_failure(tmp_path: Path) -> N
         own.close()
 
 
-def worker_pids(pool: Pool) -> list[int]:
-    """The idle workers' process ids (the pool's private queue, read for this test only)."""
-    return [w.process.pid for w in list(pool._idle.queue)]
-
-
 def test_workers_are_recycled_after_a_number_of_jobs(tmp_path: Path) -> None:
     own = Pool(WorkerSettings(workers=1, recycle_after=3))
     try:
         policy = load(tmp_path, validation(QUANTITY), own)
         own.start()
-        first = worker_pids(own)
+        first = own.pids()
         for _ in range(3):
             assert decide(policy, pool_object(memory="1Gi")) == Decision(True)
         assert decide(policy, pool_object(memory="1Gi")) == Decision(True)
-        assert worker_pids(own) != first
+        assert own.pids() != first
     finally:
         own.close()
 

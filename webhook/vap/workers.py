@@ -177,6 +177,10 @@ class Pool:
             except queue.Empty:
                 return
 
+    def pids(self) -> list[int]:
+        """The process ids of the idle workers (for monitoring and tests)."""
+        return [w.process.pid for w in list(self._idle.queue)]
+
     def run(self, job: bytes) -> Mapping[str, Any]:
         return self._run(job, time.monotonic() + self.settings.timeout)
 
