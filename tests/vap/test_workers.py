@@ -127,13 +127,15 @@ def test_case_2_the_per_request_budget_stops_the_evaluation(tmp_path: Path, pool
     # 10,000,000 budget.
     pattern = "[a-z]+|" + "b" * 393
     check = f"object.spec.extra.n.all(i, object.spec.extra.long.find('{pattern}') != '')"
-    body = "  validations:\n" + "".join(
+    # A validation that fails first: as in the API server, the budget error replaces it.
+    body = "  validations:\n  - expression: 'false'\n    message: first\n" + "".join(
         f'  - expression: "{check}"\n    message: m{i}\n' for i in range(12)
     )
     policy = load(tmp_path, body.rstrip("\n"), pool)
     obj = pool_object(long="a" * 9_999, n=list(range(9)))
     assert decide(policy, obj) == Decision(False, (OUT_OF_BUDGET,), 422)
-    assert decide(policy, pool_object(long="a" * 9_999, n=list(range(8)))) == Decision(True)
+    under = decide(policy, pool_object(long="a" * 9_999, n=list(range(8))))
+    assert under == Decision(False, ("first",), 422)
 
 
 def test_case_2_a_string_past_the_address_space_is_the_policys_failure(

@@ -166,8 +166,8 @@ def evaluate(
             run.validate()
             run.annotate()
     except OutOfBudget:
-        if policy.fail:
-            run.progress.failures.append(Failure(OUT_OF_BUDGET))
+        # As the API server: the budget error replaces the validations' results.
+        run.progress.failures[:] = [Failure(OUT_OF_BUDGET)] if policy.fail else []
     return run.progress
 
 
