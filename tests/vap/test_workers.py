@@ -91,6 +91,15 @@ def pool() -> Iterator[Pool]:
     workers.close()
 
 
+@pytest.fixture(scope="module")
+def patient() -> Iterator[Pool]:
+    """A long deadline, for verdicts that must not depend on the machine's speed."""
+    workers = Pool(WorkerSettings(workers=1, timeout=20.0))
+    workers.start()
+    yield workers
+    workers.close()
+
+
 def load(tmp_path: Path, body: str, pool: Pool, failure: str = "Fail") -> Policy:
     path = tmp_path / "policy.yaml"
     path.write_text(POLICY.format(failure=failure, body=body))
@@ -111,9 +120,9 @@ def test_case_1_redos_pattern_answers_at_once_with_re2(tmp_path: Path, pool: Poo
 
 
 def test_case_2_five_thousand_names_run_out_of_the_per_call_limit(
-    tmp_path: Path, pool: Pool
+    tmp_path: Path, patient: Pool
 ) -> None:
-    policy = load(tmp_path, validation(NAMES), pool)
+    policy = load(tmp_path, validation(NAMES), patient)
     names = [f"name-{i}" for i in range(5000)]
     assert decide(policy, pool_object(names=names)) == Decision(
         False, (f"expression '{NAMES}' resulted in error: {LIMIT_EXCEEDED}",), 422
@@ -121,7 +130,9 @@ def test_case_2_five_thousand_names_run_out_of_the_per_call_limit(
     assert decide(policy, pool_object(names=names[:50])) == Decision(True)
 
 
-def test_case_2_the_per_request_budget_stops_the_evaluation(tmp_path: Path, pool: Pool) -> None:
+def test_case_2_the_per_request_budget_stops_the_evaluation(
+    tmp_path: Path, patient: Pool
+) -> None:
     # A find() over 9,999 characters with a 400-character pattern costs 1,000 * 100 units;
     # each validation makes 9 (900,000, under the per-call limit): the twelfth passes the
     # 10,000,000 budget.
@@ -131,7 +142,7 @@ def test_case_2_the_per_request_budget_stops_the_evaluation(tmp_path: Path, pool
     body = "  validations:\n  - expression: 'false'\n    message: first\n" + "".join(
         f'  - expression: "{check}"\n    message: m{i}\n' for i in range(12)
     )
-    policy = load(tmp_path, body.rstrip("\n"), pool)
+    policy = load(tmp_path, body.rstrip("\n"), patient)
     obj = pool_object(long="a" * 9_999, n=list(range(9)))
     assert decide(policy, obj) == Decision(False, (OUT_OF_BUDGET,), 422)
     under = decide(policy, pool_object(long="a" * 9_999, n=list(range(8))))
@@ -139,13 +150,13 @@ def test_case_2_the_per_request_budget_stops_the_evaluation(tmp_path: Path, pool
 
 
 def test_case_2_a_string_past_the_address_space_is_the_policys_failure(
-    tmp_path: Path, pool: Pool
+    tmp_path: Path, patient: Pool
 ) -> None:
-    policy = load(tmp_path, validation(DOUBLING), pool)
+    policy = load(tmp_path, validation(DOUBLING), patient)
     message = "evaluation failed: the worker ran out of memory (its limit: 512 MiB, --cel-memory)"
     assert decide(policy, pool_object()) == Decision(False, (message,), 422)
     # The worker was replaced: the next evaluation is answered.
-    quantity = load(tmp_path, validation(QUANTITY), pool)
+    quantity = load(tmp_path, validation(QUANTITY), patient)
     assert decide(quantity, pool_object(memory="1Gi")) == Decision(True)
 
 
