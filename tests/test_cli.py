@@ -77,6 +77,10 @@ def test_every_serve_flag_says_its_default_and_its_variable() -> None:
         "--claim-grace": ("default: 30 seconds", "EDGEGUARD_CLAIM_GRACE"),
         "--client-cn": ("default: any name the CA signed", "EDGEGUARD_CLIENT_CNS"),
         "--log-level": ("default: info", "EDGEGUARD_LOG_LEVEL"),
+        "--cel-workers": ("default: 2", "EDGEGUARD_CEL_WORKERS"),
+        "--cel-timeout": ("default: 1 second", "EDGEGUARD_CEL_TIMEOUT"),
+        "--cel-memory": ("default: 512 MiB", "EDGEGUARD_CEL_MEMORY"),
+        "--cel-recycle": ("default: 10000", "EDGEGUARD_CEL_RECYCLE"),
     }
 
 
@@ -142,6 +146,21 @@ def test_no_silent_abbreviation_of_a_flag(capsys: pytest.CaptureFixture[str]) ->
             ["serve", "--grace", "-1"],
             "edgeguard serve: error: argument --grace: expected a number of seconds (0 or more),"
             " got '-1'",
+        ),
+        (
+            ["serve", "--cel-timeout", "0"],
+            "edgeguard serve: error: argument --cel-timeout: expected a number of seconds above 0"
+            " and at most 30, got '0'",
+        ),
+        (
+            ["review", "--cel-memory", "64", "x.yaml"],
+            "edgeguard review: error: argument --cel-memory: expected a size in MiB: 0 (no"
+            " limit) or 128 or more, got '64'",
+        ),
+        (
+            ["test", "--cel-workers", "0", "dir"],
+            "edgeguard test: error: argument --cel-workers: expected a number of worker processes"
+            " (1 or more), got '0'",
         ),
         (
             [*GENERATE, "--out", "o", "--days", "0"],

@@ -562,13 +562,6 @@ def _run_test(args: argparse.Namespace) -> int:
     return 0 if all(row.passed for row in rows) else 1
 
 
-def _start(pool: Pool, known: Sequence[Policy]) -> None:
-    """Starts the CEL workers when user policies need them: a worker that cannot start is an
-    error of the command (exit 2), not a verdict."""
-    if any(p.deferred is not None for p in known):
-        pool.start()
-
-
 def _usage(message: str) -> int:
     print(f"edgeguard: error: {message}", file=sys.stderr)
     return 2
