@@ -253,6 +253,14 @@ async def test_an_absent_crd_is_stale_only_past_the_bound_plus_its_recheck(
     async with live(fake, aiohttp_server, settings) as lv:
         await eventually(lambda: lv.view.synced)
         fake.go_down()
+        served = [kind for kind in KINDS if kind != OPENBAO_CLUSTER]
+        # Every broken watch seen first, so no "watch ended" contact lands after the jump.
+        await eventually(
+            lambda: all(
+                lv.sample("edgeguard_view_watch_errors_total", kind, reason="stream")
+                for kind in served
+            )
+        )
         lv.clock.now += 61.0
         await eventually(lambda: len(lv.view.stale_kinds()) == len(KINDS) - 1)
         assert OPENBAO_CLUSTER not in lv.view.stale_kinds()

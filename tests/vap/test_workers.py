@@ -249,7 +249,9 @@ def test_no_free_worker_before_the_deadline_is_a_timeout(tmp_path: Path) -> None
         own.start()
         busy = threading.Thread(target=decide, args=(policy, obj))
         busy.start()
-        time.sleep(0.1)
+        deadline = time.monotonic() + 30.0  # until the slow evaluation holds the only worker
+        while own._idle.qsize() and time.monotonic() < deadline:
+            time.sleep(0.005)
         with pytest.raises(WorkerFailure) as caught:
             own.run(b"{}")
         busy.join()

@@ -74,11 +74,21 @@ class ServerState:
     def __post_init__(self) -> None:
         self.metrics.serving(kind for policy in self.engine.policies for kind in policy.kinds)
 
-    async def drained(self, grace: float, poll: float = 0.02) -> bool:
-        """Waits until no admission is in progress, or `grace` seconds; True when drained."""
+    async def drained(self, grace: float, poll: float = 0.02, quiet: float = 0.1) -> bool:
+        """Waits until no admission has been in progress for `quiet` seconds (a request whose
+        head was read just before the count was taken has then started), or `grace` seconds;
+        True when drained."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        while self.in_flight and loop.time() < deadline:
+        idle_since: float | None = None
+        while loop.time() < deadline:
+            now = loop.time()
+            if self.in_flight:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = now
+            elif now - idle_since >= quiet:
+                return True
             await asyncio.sleep(poll)
         return not self.in_flight
 
