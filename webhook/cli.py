@@ -298,12 +298,13 @@ def _review_parser(sub: Subparsers[Parser]) -> None:
         "unless the input is one file)",
     )
     shown.add_argument(
+        "-v",
         "--verbose",
         dest="verbosity",
         action="store_const",
         const="all",
         help="text: every object and every policy's verdict, PASS too (default: on when the "
-        "input is one file)",
+        "input is one file), and, asked for, what each policy could not judge (notes)",
     )
     f.add(
         "--width",
@@ -534,6 +535,7 @@ def _run_review(args: argparse.Namespace) -> int:
         show_mutations=args.show_mutations,
         findings_only=_findings_only(args),
         width=args.width if args.width is not None else _terminal_width(),
+        verbose=args.verbosity == "all",
     )
     sys.stdout.write(reports.render(reviewed, args.output, style, args.warnings_as_errors))
     return reviewed.exit_code(args.warnings_as_errors)

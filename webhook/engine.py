@@ -296,7 +296,9 @@ class _Tally:
         else:
             result = Result.WARN if decision.warnings else Result.ALLOW
         self.results.append(
-            PolicyResult(name, result, decision.messages, decision.patch, decision.warnings)
+            PolicyResult(
+                name, result, decision.messages, decision.patch, decision.warnings, decision.notes
+            )
         )
 
     def _refuse(

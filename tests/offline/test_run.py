@@ -83,6 +83,7 @@ def test_json_for_a_pool_with_route_but_no_hostname(
                         "result": "deny",
                         "messages": [MESSAGE],
                         "patch": [],
+                        "notes": [],
                     }
                 ],
                 "warnings": [],

@@ -167,7 +167,8 @@ expect:
         (
             "tls-passthrough",
             CASE + "  warning: [x]\n",
-            "7: expect.warning: unknown field; known fields: allowed, messages, warnings, patch",
+            "7: expect.warning: unknown field; known fields: allowed, messages, warnings, patch, "
+            "notes",
         ),
         (
             "tls-passthrough",

@@ -23,6 +23,10 @@ class Decision:
     audit: tuple[tuple[str, str], ...] = ()
     # The policy crashed (made by `errored`): a denial whatever the policy's mode.
     errored: bool = False
+    # What the policy could not judge, and why (a class that publishes no features, say):
+    # neither a denial nor a warning, shown by `edgeguard review --verbose`, never sent to the
+    # API server.
+    notes: tuple[str, ...] = ()
 
     @property
     def message(self) -> str:
@@ -43,10 +47,14 @@ def denied(*messages: str) -> Decision:
     return Decision(False, tuple(messages), 403)
 
 
-def verdict(messages: Iterable[str], warnings: Iterable[str] = ()) -> Decision:
-    """Denied when there is any message, else allowed; warnings are kept either way."""
+def verdict(
+    messages: Iterable[str], warnings: Iterable[str] = (), notes: Iterable[str] = ()
+) -> Decision:
+    """Denied when there is any message, else allowed; warnings and notes are kept either way."""
     found = tuple(messages)
-    return Decision(not found, found, 403 if found else 200, warnings=tuple(warnings))
+    return Decision(
+        not found, found, 403 if found else 200, warnings=tuple(warnings), notes=tuple(notes)
+    )
 
 
 def patched(ops: Iterable[PatchOp], *warnings: str) -> Decision:

@@ -35,6 +35,7 @@ class PolicyResult:
     messages: tuple[str, ...] = ()
     patch: tuple[PatchOp, ...] = ()
     warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what it could not judge (Decision.notes): for people only
 
 
 @dataclass(frozen=True)

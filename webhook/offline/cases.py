@@ -9,7 +9,10 @@ A case file (`tests/cases/<policy>/{allow,deny,mutate}/<name>.yaml`):
     cluster: [ ...objects... ]       # already in the cluster
     clusterFiles: [../../../../../shared/data/...yaml]   # relative to the case file
     request: {operation: CREATE, object: {...}, oldObject: {...}, dryRun: false}
-    expect: {allowed: false, messages: [...], warnings: [...], patch: [...]}
+    expect: {allowed: false, messages: [...], warnings: [...], patch: [...], notes: [...]}
+
+`notes` are what the policy could not judge (`edgeguard review --verbose` shows them); each
+list that is left out is expected empty.
 
 Mutation cases are also re-admitted with their patch applied and must then change nothing.
 Used by the test suite and by `edgeguard test`, which shows each result as a `Row`.
@@ -168,6 +171,7 @@ def _compare(case: Case, outcome: Outcome, expect: Mapping[str, Any]) -> Iterabl
         ("messages", list(outcome.messages)),
         ("warnings", list(outcome.warnings)),
         ("patch", [dict(op) for op in outcome.patch]),
+        ("notes", [note for result in outcome.results for note in result.notes]),
     ):
         want = expect.get(key, [])
         if got != want:

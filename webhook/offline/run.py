@@ -34,6 +34,7 @@ class Verdict:
     result: Result
     messages: tuple[str, ...] = ()
     patch: tuple[PatchOp, ...] = ()
+    notes: tuple[str, ...] = ()  # what the policy could not judge (shown by --verbose)
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,7 @@ def _verdicts(modes: Mapping[str, str], outcome: Outcome) -> Iterable[Verdict]:
         messages += [w for w in result.warnings if w not in messages]
         mode = modes[result.policy]
         shown = tuple(_in_review(m) for m in messages)
-        yield Verdict(result.policy, mode, result.result, shown, result.patch)
+        yield Verdict(result.policy, mode, result.result, shown, result.patch, result.notes)
 
 
 def _in_review(message: str) -> str:

@@ -28,7 +28,7 @@ CASE_KEYS = (
     "expect",
 )
 REQUEST_KEYS = ("operation", "object", "oldObject", "dryRun")
-EXPECT_KEYS = ("allowed", "messages", "warnings", "patch")
+EXPECT_KEYS = ("allowed", "messages", "warnings", "patch", "notes")
 OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
 SUITE_KEYS = (
     "name",
@@ -97,7 +97,7 @@ def _expect(node: Node) -> None:
     fields = node.mapping(EXPECT_KEYS)
     if "allowed" in fields:
         _boolean(fields["allowed"])
-    for name in ("messages", "warnings"):
+    for name in ("messages", "warnings", "notes"):
         if name in fields:
             _texts(fields[name])
     if "patch" in fields:

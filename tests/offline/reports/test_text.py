@@ -128,5 +128,5 @@ def test_quiet_and_verbose_exclude_each_other(capsys: pytest.CaptureFixture[str]
         main(["review", "-q", "--verbose", "x.yaml"])
     assert caught.value.code == 2
     assert capsys.readouterr().err == (
-        "edgeguard review: error: argument --verbose: not allowed with argument -q/--quiet\n"
+        "edgeguard review: error: argument -v/--verbose: not allowed with argument -q/--quiet\n"
     )

@@ -51,6 +51,7 @@ def _object_json(report: ObjectReport) -> dict[str, Any]:
                 "result": v.result,
                 "messages": list(v.messages),
                 "patch": [dict(op) for op in v.patch],
+                "notes": list(v.notes),
             }
             for v in report.verdicts
         ],

@@ -39,6 +39,8 @@ class Style:
     # Only objects with a finding (not PASS), and only their findings.
     findings_only: bool = False
     width: int = 0  # wrap lines at this many columns; 0: never
+    # Under each verdict, what the policy could not judge and why (its notes).
+    verbose: bool = False
 
 
 PLAIN = Style()
@@ -77,6 +79,9 @@ def _object_lines(report: ObjectReport, style: Style) -> list[str]:
         lines.append("  no policy applies")
     for verdict in shown:
         lines.extend(_verdict_lines(verdict, style))
+        if style.verbose:
+            for note in verdict.notes:
+                lines.extend(_wrapped(f"{INDENT}note: {printable(note)}", style.width))
     if style.show_mutations:
         lines.extend(_mutation_lines(report))
     return lines
