@@ -9,8 +9,9 @@ import pytest
 from tests.support import KEPT, make_view
 from webhook.cluster.memory import MemoryView
 from webhook.core.json import JSONObject
-from webhook.core.kinds import POOL, TLSROUTE
+from webhook.core.kinds import GATEWAYCLASS, POOL, TLSROUTE
 from webhook.core.objects import ObjectKey
+from webhook.core.view import KeptFields
 
 
 def route(name: str, *hostnames: str, backend: str = "svc") -> dict[str, Any]:
@@ -105,3 +106,64 @@ def test_list_by_namespace_and_everywhere() -> None:
     assert [p["metadata"]["name"] for p in view.list(POOL, "a")] == ["p1"]
     assert [p["metadata"]["name"] for p in view.list(POOL)] == ["p1", "p2"]
     assert view.list(TLSROUTE) == []
+
+
+def gateway_class(**status: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "GatewayClass",
+        "metadata": {"name": "traefik", "generation": 2},
+        "spec": {"controllerName": "traefik.io/gateway-controller", "description": "x"},
+        "status": status,
+    }
+
+
+def test_the_status_fields_policies_read_are_kept_and_no_other() -> None:
+    accepted = {
+        "type": "Accepted",
+        "status": "True",
+        "reason": "Accepted",
+        "message": "Handled by Traefik controller",
+        "lastTransitionTime": "2026-08-01T10:00:00Z",
+        "observedGeneration": 2,
+    }
+    kept = KeptFields(
+        {GATEWAYCLASS: ("controllerName",)},
+        {
+            GATEWAYCLASS: (
+                "conditions.type",
+                "conditions.status",
+                "conditions.reason",
+                "conditions.message",
+                "supportedFeatures",
+            )
+        },
+    )
+    features = [{"name": "HTTPRoute"}, {"name": "TLSRoute"}]
+    status = gateway_class(conditions=[accepted], supportedFeatures=features, other="dropped")
+    view = MemoryView([status], derive=[], kept=kept)
+    assert view.get(GATEWAYCLASS, None, "traefik") == {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "GatewayClass",
+        "metadata": {"name": "traefik"},
+        "spec": {"controllerName": "traefik.io/gateway-controller"},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Accepted",
+                    "status": "True",
+                    "reason": "Accepted",
+                    "message": "Handled by Traefik controller",
+                }
+            ],
+            "supportedFeatures": [{"name": "HTTPRoute"}, {"name": "TLSRoute"}],
+        },
+    }
+
+
+def test_a_kind_whose_status_no_policy_reads_keeps_none() -> None:
+    kept = KeptFields({GATEWAYCLASS: ("controllerName",)}, {})
+    view = MemoryView([gateway_class(conditions=[])], derive=[], kept=kept)
+    stored = view.get(GATEWAYCLASS, None, "traefik")
+    assert stored is not None
+    assert "status" not in stored

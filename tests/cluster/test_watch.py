@@ -349,6 +349,8 @@ async def test_rbac_rules_are_exactly_what_the_loop_reads(
         ("", "namespaces"),
         ("", "services"),
         ("cert-manager.io", "certificates"),
+        ("gateway.networking.k8s.io", "backendtlspolicies"),
+        ("gateway.networking.k8s.io", "gatewayclasses"),
         ("gateway.networking.k8s.io", "gateways"),
         ("gateway.networking.k8s.io", "grpcroutes"),
         ("gateway.networking.k8s.io", "httproutes"),

@@ -19,7 +19,8 @@ from webhook.core.view import Derived, DerivedT, Deriving, KeptFields
 
 DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 # The metadata policies read; the rest (uid, resourceVersion, managedFields, timestamps) is
-# dropped from cached objects, as are status and the last-applied annotation.
+# dropped from cached objects, as are the last-applied annotation and the status fields no
+# policy reads (`KeptFields.status`: a GatewayClass's conditions and supportedFeatures, say).
 KEPT_METADATA = frozenset(
     {"name", "namespace", "generateName", "labels", "annotations", "deletionTimestamp"}
 )
@@ -46,20 +47,23 @@ def slim(obj: JSONObject, kept: KeptFields) -> JSONObject:
             {k: ref[k] for k in OWNER_FIELDS if k in ref} for ref in owners if isinstance(ref, dict)
         ]
     body = {k: v for k, v in obj.items() if k not in ("status", "metadata", "spec")}
+    kind = group_kind_of(obj)
     spec = obj.get("spec")
     if isinstance(spec, dict):
-        body["spec"] = _kept_spec(kept, group_kind_of(obj), spec)
+        fields = kept.spec.get(kind) if kind is not None else None
+        body["spec"] = dict(spec) if fields is None else _kept(fields, spec)
+    status = obj.get("status")
+    wanted = kept.status.get(kind) if kind is not None else None
+    if wanted and isinstance(status, dict):
+        body["status"] = _kept(wanted, status)
     interned: JSONObject = _interned({**body, "metadata": meta_kept}, 0)
     return interned
 
 
-def _kept_spec(kept: KeptFields, kind: GroupKind | None, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The spec fields policies read of a cached object of this kind (all, for other kinds).
+def _kept(fields: tuple[str, ...], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields policies read of a cached object's spec (or status).
 
     `a.b` keeps only `b` of each item of the list `a` (items without it are dropped)."""
-    fields = kept.get(kind) if kind is not None else None
-    if fields is None:
-        return dict(spec)
     whole = {f for f in fields if "." not in f}
     out = {k: spec[k] for k in whole if k in spec}
     parts: dict[str, list[str]] = {}

@@ -38,6 +38,7 @@ OPENVOX_GROUP = "openvox.voxpupuli.org"
 OPENBAO_GROUP = "openbao.org"
 CERT_MANAGER_GROUP = "cert-manager.io"
 
+GATEWAYCLASS = GroupKind(GATEWAY_GROUP, "GatewayClass")
 GATEWAY = GroupKind(GATEWAY_GROUP, "Gateway")
 HTTPROUTE = GroupKind(GATEWAY_GROUP, "HTTPRoute")
 GRPCROUTE = GroupKind(GATEWAY_GROUP, "GRPCRoute")
@@ -46,6 +47,7 @@ TCPROUTE = GroupKind(GATEWAY_GROUP, "TCPRoute")
 UDPROUTE = GroupKind(GATEWAY_GROUP, "UDPRoute")
 LISTENERSET = GroupKind(GATEWAY_GROUP, "ListenerSet")
 REFERENCEGRANT = GroupKind(GATEWAY_GROUP, "ReferenceGrant")
+BACKENDTLSPOLICY = GroupKind(GATEWAY_GROUP, "BackendTLSPolicy")
 POOL = GroupKind(OPENVOX_GROUP, "Pool")
 SERVER = GroupKind(OPENVOX_GROUP, "Server")
 OPENVOX_CERTIFICATE = GroupKind(OPENVOX_GROUP, "Certificate")
@@ -59,6 +61,7 @@ NAMESPACE = GroupKind("", "Namespace")
 KINDS: dict[GroupKind, KindInfo] = {
     info.group_kind: info
     for info in (
+        KindInfo(GATEWAYCLASS, "gatewayclasses", ("v1", "v1beta1"), namespaced=False),
         KindInfo(GATEWAY, "gateways", ("v1", "v1beta1")),
         KindInfo(HTTPROUTE, "httproutes", ("v1", "v1beta1")),
         KindInfo(GRPCROUTE, "grpcroutes", ("v1",)),
@@ -67,6 +70,8 @@ KINDS: dict[GroupKind, KindInfo] = {
         KindInfo(UDPROUTE, "udproutes", ("v1", "v1alpha2")),
         KindInfo(LISTENERSET, "listenersets", ("v1",)),
         KindInfo(REFERENCEGRANT, "referencegrants", ("v1", "v1beta1")),
+        # v1alpha3 is in the CRD but no longer served.
+        KindInfo(BACKENDTLSPOLICY, "backendtlspolicies", ("v1",)),
         KindInfo(POOL, "pools", ("v1alpha1",)),
         KindInfo(SERVER, "servers", ("v1alpha1",)),
         KindInfo(OPENVOX_CERTIFICATE, "certificates", ("v1alpha1",)),

@@ -39,7 +39,9 @@ class Policy:
 
     `reads` names, by kind, the top-level spec fields the policy reads of objects it gets from
     the view (`rules.backendRefs`: only the backendRefs of each rule); the view keeps those
-    and drops the rest of the spec of the kinds it watches (`kept_fields`).
+    and drops the rest of the spec of the kinds it watches (`kept_fields`). `reads_status`
+    names the top-level status fields it reads (`conditions`): the view drops every other
+    status field.
     """
 
     name: str
@@ -54,6 +56,7 @@ class Policy:
     referential: bool = False
     description: str = ""
     reads: Mapping[GroupKind, tuple[str, ...]] = field(default_factory=dict)
+    reads_status: Mapping[GroupKind, tuple[str, ...]] = field(default_factory=dict)
     # The exclusive claims an allow relies on (webhook.core.locks), and how the view tells
     # whether a holder still holds one; None for policies whose verdicts need no lock.
     locks: Locks | None = None
@@ -74,9 +77,16 @@ class Policy:
 
 def kept_fields(policies: Iterable[Policy]) -> KeptFields:
     """The spec fields the view keeps of each watched kind: those the policies read, and none
-    of a kind no policy reads. Kinds the view does not watch keep their whole spec."""
+    of a kind no policy reads. Kinds the view does not watch keep their whole spec. Status
+    fields: only those the policies read."""
     fields: dict[GroupKind, set[str]] = {kind: set() for kind in KINDS}
+    status: dict[GroupKind, set[str]] = {}
     for policy in policies:
         for kind, names in policy.reads.items():
             fields.setdefault(kind, set()).update(names)
-    return {kind: tuple(sorted(names)) for kind, names in fields.items()}
+        for kind, names in policy.reads_status.items():
+            status.setdefault(kind, set()).update(names)
+    return KeptFields(
+        {kind: tuple(sorted(names)) for kind, names in fields.items()},
+        {kind: tuple(sorted(names)) for kind, names in status.items()},
+    )

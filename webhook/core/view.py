@@ -3,21 +3,29 @@
 `ClusterView` answers by kind, namespace and name, and hands out derived indexes: domain
 structures (Gateway API's attachment graph, for one) that the view keeps current on each write
 but does not understand. The wiring supplies them as `Derived` factories, and the fields a cached
-object keeps as `KeptFields`. Protocols and aliases only; no implementation here.
+object keeps as `KeptFields`. Protocols, aliases and plain records only; no implementation here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from webhook.core.json import JSONObject
 from webhook.core.kinds import GroupKind
 from webhook.core.objects import ObjectKey
 
-# Of each kind, the top-level spec fields a cached object keeps ("rules.backendRefs": only the
-# backendRefs of each rule). A kind not listed keeps its whole spec.
-KeptFields = Mapping[GroupKind, tuple[str, ...]]
+
+@dataclass(frozen=True)
+class KeptFields:
+    """What a cached object keeps. `spec`: of each kind, the top-level spec fields
+    ("rules.backendRefs": only the backendRefs of each rule); a kind not listed keeps its whole
+    spec. `status`: of each kind, the top-level status fields (`conditions`); status is
+    dropped from every kind but these, and of these all but the fields listed."""
+
+    spec: Mapping[GroupKind, tuple[str, ...]]
+    status: Mapping[GroupKind, tuple[str, ...]] = field(default_factory=dict)
 
 
 class Derived(Protocol):
