@@ -1,8 +1,9 @@
 """tls-passthrough: ACME and mTLS workloads keep TLS end to end through the Gateway.
 
 Checks OpenBaoClusters, OpenVox Pools and routes against the Gateway listeners they attach to,
-and Gateway updates against the routes attached. Pure: it reads the cluster view and never
-guesses about a Gateway that is not in it (operator objects then get a warning).
+and Gateway updates against the routes attached. Where the Gateway terminates TLS in front of
+OpenBao, the hop to OpenBao must stay TLS (`policies.termination`). Pure: it reads the cluster
+view and never guesses about a Gateway that is not in it (operator objects then get a warning).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from policies.gateway.refs import backend_refs
 from policies.gateway.request import attachment_of, parent_needs, topology
 from policies.gateway.services import passthrough_reason
 from policies.gateway.topology import with_topology
+from policies.termination import openbao_hop_problem, public_backend_warnings
 from webhook.core.decision import Decision, allowed, denied, verdict
 from webhook.core.json import JSONObject
 from webhook.core.kinds import (
+    BACKENDTLSPOLICY,
     GATEWAY,
     GRPCROUTE,
     HTTPROUTE,
@@ -87,10 +90,14 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
 
 def check_openbao(obj: JSONObject, attachment: Attachment, view: ClusterView) -> Decision:
     gateway = dig(obj, "spec", "gateway")
+    if dig(gateway, "enabled") is not True:
+        return allowed()
+    hop = openbao_hop_problem(obj, view)
+    plain = [hop] if hop is not None else []
     acme = dig(obj, "spec", "tls", "mode") == "ACME"
     passthrough = dig(gateway, "tlsPassthrough") is True
-    if dig(gateway, "enabled") is not True or not (acme or passthrough):
-        return allowed()
+    if not (acme or passthrough):
+        return denied(*plain)
     why = (
         "ACME needs OpenBao to remain the TLS endpoint"
         if acme
@@ -102,7 +109,7 @@ def check_openbao(obj: JSONObject, attachment: Attachment, view: ClusterView) ->
         attachment = topology(view).attach(route)
     need = Need(why, "spec.gateway.gatewayRef", "spec.gateway.listenerName")
     messages, warnings = workload_findings(attachment, need)
-    return verdict(([ACME_OFF] if acme and not passthrough else []) + messages, warnings)
+    return verdict(([ACME_OFF] if acme and not passthrough else []) + plain + messages, warnings)
 
 
 def check_pool(attachment: Attachment, view: ClusterView) -> Decision:
@@ -149,15 +156,20 @@ def tlsroute_need(obj: JSONObject, view: ClusterView, settings: Settings) -> str
 
 
 def check_http_backends(obj: JSONObject, view: ClusterView) -> Decision:
+    """Refuse a backend that needs passthrough; warn of an OpenBao backend whose hop from the
+    Gateway would be plain HTTP (`termination`)."""
     kind = str(obj.get("kind", "route"))
     article = "an" if kind.startswith("HTTP") else "a"
-    return denied(
-        *(
+    reasons = backend_reasons(obj, view)
+    refused = frozenset(where for where, _, _ in reasons)
+    return verdict(
+        (
             f"{where}: Service {service} requires TLS passthrough because {reason}, but "
             f"{article} {kind} makes the Gateway terminate TLS in front of it; remove this "
             f"backendRef and route the Service with a TLSRoute on a listener with {PASSTHROUGH}"
-            for where, service, reason in backend_reasons(obj, view)
-        )
+            for where, service, reason in reasons
+        ),
+        public_backend_warnings(obj, view, refused),
     )
 
 
@@ -380,8 +392,15 @@ POLICY = Policy(
     # Gateways' listeners; what decides whether an attached object needs passthrough and
     # where it attaches; Services' and Namespaces' labels.
     reads=with_topology(
-        {OPENBAO_CLUSTER: ("gateway", "tls"), TLSROUTE: ("rules.backendRefs",), SERVICE: ()}
+        {
+            OPENBAO_CLUSTER: ("gateway", "tls"),
+            TLSROUTE: ("rules.backendRefs",),
+            SERVICE: (),
+            BACKENDTLSPOLICY: ("targetRefs",),
+        }
     ),
     description="ACME and mTLS workloads keep TLS end to end: their Gateway listener passes "
-    "TLS through, and no HTTPRoute, GRPCRoute or listener change terminates it.",
+    "TLS through, and no HTTPRoute, GRPCRoute or listener change terminates it. Where the "
+    "Gateway terminates TLS in front of OpenBao, the hop to OpenBao stays TLS "
+    "(spec.gateway.backendTLS, or a BackendTLSPolicy).",
 )
