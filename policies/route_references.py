@@ -1,17 +1,21 @@
 """route-references: Gateway API's trust model, checked before a route or Gateway is stored.
 
 Asks the attachment model, for each parentRef, Gateway API's route condition reasons: a
-parentRef must select a listener (NoMatchingParent), one that admits the route's kind and
-namespace (NotAllowedByListeners, `allowedRoutes`; a ListenerSet its Gateway does not admit
-counts as that too), whose hostname meets the route's (NoMatchingListenerHostname). Mesh parents
-(a Service, GEP-1294) and parents not in the view are not judged. A reference into another
+parentRef must name a kind the platform supports (InvalidKind: anything but a Gateway, a
+ListenerSet, a Service for a mesh, and the kinds the setting extraParentKinds lists), select a
+listener (NoMatchingParent), one that admits the route's kind and namespace
+(NotAllowedByListeners, `allowedRoutes`; a ListenerSet its Gateway does not admit counts as
+that too), whose hostname meets the route's (NoMatchingListenerHostname). Mesh parents (a
+Service, GEP-1294) and parents not in the view are not judged further. A backendRef names a
+Service or a kind extraBackendKinds lists (InvalidKind, as ResolvedRefs says it): tenant
+clusters such as vCluster's Gateway API sync refuse other kinds. A reference into another
 namespace needs a ReferenceGrant there (RefNotPermitted, GEP-709), except a mesh route's
 backendRef to its own parent Service. ReferenceGrants are read one namespace at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from policies.gateway.attachment import ParentAttachment, Reason, Refused
@@ -33,6 +37,8 @@ from webhook.core.kinds import (
     TLSROUTE,
     UDPROUTE,
     GroupKind,
+    group_kind_problem,
+    parse_group_kind,
 )
 from webhook.core.labels import namespace_labels
 from webhook.core.objects import as_list, dig, metadata
@@ -41,6 +47,10 @@ from webhook.core.review import Review
 from webhook.core.view import ClusterView
 
 MAX_FINDINGS = 10  # problems named in one answer; the rest are counted
+EXTRA_PARENT_KINDS = "extraParentKinds"
+EXTRA_BACKEND_KINDS = "extraBackendKinds"
+# GEP-1748: a multi-cluster route's parent and backends may be ServiceImports.
+SERVICE_IMPORT = "ServiceImport.multicluster.x-k8s.io"
 
 
 def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
@@ -53,20 +63,28 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
     if source in (GATEWAY, LISTENERSET):
         refs = list(gateway_refs(obj, namespace))
     else:
+        extra = kinds_setting(settings.get(EXTRA_PARENT_KINDS, ()))
         attachment = attachment_of(review, view)
         parents = attachment.parents if attachment is not None else ()
         route = attachment.route if attachment is not None else None
-        problems = [p for parent in parents if route and (p := parent_problem(route, parent, view))]
+        problems = [
+            p for parent in parents if route and (p := parent_problem(route, parent, view, extra))
+        ]
         mesh = {
             (p.namespace, p.name)
             for p in (attachment.route.parents if attachment else ())
             if p.is_mesh
         }
-        refs = [
-            ref
-            for ref in route_refs(obj, namespace)
-            if not (ref.group == "" and ref.kind == "Service" and (ref.namespace, ref.name) in mesh)
-        ]
+        backends = kinds_setting(settings.get(EXTRA_BACKEND_KINDS, ()))
+        refs = []
+        for ref in route_refs(obj, namespace):
+            if ref.group == "" and ref.kind == "Service":
+                if (ref.namespace, ref.name) not in mesh:
+                    refs.append(ref)
+            elif GroupKind(ref.group, ref.kind) in backends:
+                refs.append(ref)
+            else:
+                problems.append(backend_kind_problem(ref, backends))
     problems += ref_problems(refs, source, namespace, view)
     if len(problems) > MAX_FINDINGS:
         more = len(problems) - MAX_FINDINGS
@@ -80,17 +98,41 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
 # --- parentRefs and listeners' allowedRoutes -------------------------------------------------
 
 
-def parent_problem(route: Route, parent: ParentAttachment, view: ClusterView) -> str | None:
+def kinds_setting(value: Iterable[str]) -> frozenset[GroupKind]:
+    """The kinds a setting lists as `Kind.group` strings (checked when the configuration
+    loads; a malformed one here raises, and the policy then denies naming itself)."""
+    return frozenset(parse_group_kind(text) for text in value)
+
+
+def kinds_problem(value: object) -> str | None:
+    """What is wrong with a list of `Kind.group` strings, or None (at configuration load)."""
+    for text in value if isinstance(value, list | tuple) else [value]:
+        problem = group_kind_problem(text)
+        if problem is not None:
+            return problem
+    return None
+
+
+def parent_problem(
+    route: Route, parent: ParentAttachment, view: ClusterView, extra: frozenset[GroupKind]
+) -> str | None:
     """Gateway API's reason for a parentRef that attaches nowhere, with the fix (None: it
-    attaches, is a mesh parent, or names a parent not in the cluster yet)."""
+    attaches, is a mesh parent or one of the `extra` kinds, or names a parent not in the
+    cluster yet)."""
     ref = parent.parent
     where = f"{ref.path} ({ref.target}{ref.selection()})"
     reason = parent.reason
-    if reason is Reason.INVALID_KIND:
+    kind = GroupKind(ref.group, ref.kind)
+    invalid = reason is Reason.INVALID_KIND or (reason is Reason.MESH and not ref.is_mesh)
+    if invalid and kind not in extra:
+        listed = ", ".join(sorted(map(str, extra))) or "none"
         return (
-            f"{where}: InvalidKind: a parentRef names a Gateway, a ListenerSet "
-            f'(group gateway.networking.k8s.io) or, for a mesh, a Service (group ""); '
-            f"{ref.kind} of group {_group(ref.group)} is none of them"
+            f"{where}: InvalidKind: a parentRef names a Gateway or a ListenerSet (group "
+            f'gateway.networking.k8s.io), a Service (group "") for a mesh, or a kind this '
+            f"platform supports (setting {EXTRA_PARENT_KINDS}: {listed}); {ref.kind} of group "
+            f"{_group(ref.group)} is none of them, so nothing takes the route there; point it "
+            f"at one of those, or add {kind} to {EXTRA_PARENT_KINDS} if your platform "
+            "supports it"
         )
     if reason is Reason.NO_MATCHING_PARENT:
         owned = (
@@ -247,6 +289,19 @@ def target(ref: BackendRef) -> str:
     return f"{GroupKind(ref.group, ref.kind)} {ref.namespace}/{ref.name}"
 
 
+def backend_kind_problem(ref: BackendRef, extra: frozenset[GroupKind]) -> str:
+    """InvalidKind for a backendRef to a kind the platform does not support."""
+    kind = GroupKind(ref.group, ref.kind)
+    listed = ", ".join(sorted(map(str, extra))) or "none"
+    return (
+        f"{ref.path} ({target(ref)}): InvalidKind: a backendRef names a Service (group \"\") "
+        f"or a kind this platform supports (setting {EXTRA_BACKEND_KINDS}: {listed}); "
+        f"{ref.kind} of group {_group(ref.group)} is none of them, so the route reports "
+        "ResolvedRefs: False and sends this backend no traffic; point it at a Service, or add "
+        f"{kind} to {EXTRA_BACKEND_KINDS} if your platform supports it"
+    )
+
+
 def ref_problems(
     refs: list[BackendRef], source: GroupKind, namespace: str, view: ClusterView
 ) -> list[str]:
@@ -301,12 +356,15 @@ POLICY = Policy(
     # A DELETE is never refused, so the API server need not call (or wait for) the webhook.
     operations=frozenset({"CREATE", "UPDATE"}),
     default_mode=Mode.WARN,
+    defaults={EXTRA_PARENT_KINDS: (SERVICE_IMPORT,), EXTRA_BACKEND_KINDS: (SERVICE_IMPORT,)},
+    setting_checks={EXTRA_PARENT_KINDS: kinds_problem, EXTRA_BACKEND_KINDS: kinds_problem},
     referential=True,
     needs=parent_needs,
     # Gateways' listeners (and TLS, for references from them), grants, Namespaces' labels.
     reads=with_topology({GATEWAY: ("tls",), REFERENCEGRANT: ("from", "to")}),
     description=(
-        "Routes attach only to listeners that exist (NoMatchingParent), admit them "
+        "Routes name only parent and backend kinds the platform supports (InvalidKind), "
+        "attach only to listeners that exist (NoMatchingParent), admit them "
         "(NotAllowedByListeners) and share a hostname with them (NoMatchingListenerHostname); "
         "references into other namespaces need a ReferenceGrant "
         "there (RefNotPermitted). Warn by default: `kubectl apply -f dir/` may create the "

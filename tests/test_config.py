@@ -154,3 +154,55 @@ def test_the_readme_example_is_a_valid_configuration() -> None:
     assert config.exempt_namespaces == frozenset({"legacy"})
     assert config.policies["unique-hostnames"].exempt_namespaces == frozenset({"sandbox"})
     assert config.view == ViewConfig("Deny", 30.0, 60.0, 60.0)
+
+
+def test_a_list_setting_is_read_as_a_tuple_of_checked_strings() -> None:
+    import policies
+
+    text = (
+        "policies:\n  route-references:\n    settings:\n"
+        "      extraBackendKinds: [ServiceImport.multicluster.x-k8s.io, Backend.example.com]\n"
+        "      extraParentKinds: []\n"
+    )
+    settings = parse(text, "edgeguard.yaml", policies.builtin()).policies["route-references"]
+    assert dict(settings.settings) == {
+        "extraParentKinds": (),
+        "extraBackendKinds": ("ServiceImport.multicluster.x-k8s.io", "Backend.example.com"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "ServiceImport",
+            "edgeguard.yaml:4: policies.route-references.settings.extraBackendKinds must be a "
+            "list of strings",
+        ),
+        (
+            "[Backend.Example.com]",
+            "edgeguard.yaml:4: policies.route-references.settings.extraBackendKinds: "
+            "'Backend.Example.com': 'Example.com' is not an API group (a DNS subdomain, lower "
+            "case)",
+        ),
+        (
+            "[multicluster.x-k8s.io/ServiceImport]",
+            "edgeguard.yaml:4: policies.route-references.settings.extraBackendKinds: "
+            "'multicluster.x-k8s.io/ServiceImport': 'x-k8s.io/ServiceImport' is not an API "
+            "group (a DNS subdomain, lower case)",
+        ),
+        (
+            "['1Backend']",
+            "edgeguard.yaml:4: policies.route-references.settings.extraBackendKinds: "
+            "'1Backend': '1Backend' is not a kind (1 to 63 letters, digits and -, first a "
+            "letter)",
+        ),
+    ],
+)
+def test_a_kinds_setting_names_what_is_wrong(value: str, message: str) -> None:
+    import policies
+
+    text = f"policies:\n  route-references:\n    settings:\n      extraBackendKinds: {value}\n"
+    with pytest.raises(ConfigError) as info:
+        parse(text, "edgeguard.yaml", policies.builtin())
+    assert str(info.value) == message

@@ -132,8 +132,14 @@ def _policy(node: Node, policy: Policy) -> PolicyConfig:
         for key, value_node in given.items():
             if key in policy.choices:
                 settings[key] = _choice(value_node, policy.choices[key], f"{where}.{key}")
+            elif isinstance(policy.defaults[key], tuple):
+                settings[key] = tuple(_strings(value_node, f"{where}.{key}"))
             else:
                 settings[key] = _typed(value_node, policy.defaults[key], f"{where}.{key}")
+            check = policy.setting_checks.get(key)
+            problem = check(settings[key]) if check is not None else None
+            if problem is not None:
+                raise value_node.fail(f"{where}.{key}: {problem}")
     return PolicyConfig(mode, exempt, MappingProxyType(settings))
 
 

@@ -10,12 +10,11 @@ RouteMustHaveParents, GatewayAndRoutesMustBeAccepted, listener ResolvedRefs cond
 - every valid setup is admitted, except the TLSRoutes that attach only to a terminating TLS
   listener, which the default `allowTLSRouteTerminate: false` exists to refuse;
 - each parentRef the .go expects not to be Accepted gets route-references' warning with that
-  reason, and each reference it expects `ResolvedRefs: False, RefNotPermitted` gets that one —
-  and nothing else is reported with a Gateway API reason.
+  reason, and each reference it expects `ResolvedRefs: False, RefNotPermitted` or
+  `InvalidKind` gets that one — and nothing else is reported with a Gateway API reason.
 
 BackendNotFound (a backend Service that does not exist) is out of edgeguard's scope: a route
-may be applied before its Service, and Services are not admitted here. An unknown backendRef
-kind (ResolvedRefs InvalidKind) is not reported yet either.
+may be applied before its Service, and Services are not admitted here.
 """
 
 from __future__ import annotations
@@ -59,6 +58,7 @@ REASONS = {
     ("gateway-with-attached-routes.yaml", f"HTTPRoute {INFRA}/http-route-not-accepted", "spec.parentRefs[0]", "NoMatchingListenerHostname"),
     ("httproute-disallowed-kind.yaml", f"HTTPRoute {INFRA}/disallowed-kind", "spec.parentRefs[0]", "NotAllowedByListeners"),
     ("httproute-hostname-intersection.yaml", f"HTTPRoute {INFRA}/no-intersecting-hosts", "spec.parentRefs[0]", "NoMatchingListenerHostname"),
+    ("httproute-invalid-backendref-unknown-kind.yaml", f"HTTPRoute {INFRA}/invalid-backend-ref-unknown-kind", "spec.rules[0].backendRefs[0]", "InvalidKind"),
     ("httproute-invalid-cross-namespace-backend-ref.yaml", f"HTTPRoute {INFRA}/invalid-cross-namespace-backend-ref", "spec.rules[0].backendRefs[0]", "RefNotPermitted"),
     ("httproute-invalid-cross-namespace-parent-ref.yaml", "HTTPRoute gateway-conformance-web-backend/invalid-cross-namespace-parent-ref", "spec.parentRefs[0]", "NotAllowedByListeners"),
     ("httproute-invalid-parentref-not-matching-listener-port.yaml", f"HTTPRoute {INFRA}/httproute-listener-not-matching-route-port", "spec.parentRefs[0]", "NoMatchingParent"),
@@ -71,6 +71,7 @@ REASONS = {
     ("listenerset-gateway-parent-section-name-not-found.yaml", f"HTTPRoute {INFRA}/route-via-gateway", "spec.parentRefs[0]", "NoMatchingParent"),
     ("tcproute-invalid-cross-namespace-backend-ref.yaml", f"TCPRoute {INFRA}/tcp-invalid-cross-namespace-backend-ref", "spec.rules[0].backendRefs[0]", "RefNotPermitted"),
     ("tcproute-invalid-non-tcp-listener.yaml", f"TCPRoute {INFRA}/tcp-route", "spec.parentRefs[0]", "NotAllowedByListeners"),
+    ("tlsroute-invalid-backendref-unknown-kind.yaml", f"TLSRoute {INFRA}/invalid-backend-ref-unknown-kind", "spec.rules[0].backendRefs[0]", "InvalidKind"),
     ("tlsroute-invalid-no-matching-listener-hostname.yaml", f"TLSRoute {INFRA}/tlsroute-hostname-mismatch-1", "spec.parentRefs[0]", "NoMatchingListenerHostname"),
     ("tlsroute-invalid-no-matching-listener-hostname.yaml", f"TLSRoute {INFRA}/tlsroute-hostname-mismatch-2", "spec.parentRefs[0]", "NoMatchingListenerHostname"),
     ("tlsroute-invalid-no-matching-listener.yaml", f"TLSRoute {INFRA}/tlsroute-not-allowed-protocol-http", "spec.parentRefs[0]", "NotAllowedByListeners"),

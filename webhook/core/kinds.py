@@ -7,6 +7,7 @@ rules agree. It must not import anything but the standard library.
 from __future__ import annotations
 
 import functools
+import re
 from typing import NamedTuple
 
 
@@ -100,6 +101,33 @@ EXTRA: tuple[KindInfo, ...] = (
 # Every kind edgeguard can resolve a resource rule against: the watched ones, then EXTRA.
 RESOURCES: tuple[KindInfo, ...] = (*KINDS.values(), *EXTRA)
 BY_KIND: dict[GroupKind, KindInfo] = {info.group_kind: info for info in RESOURCES}
+
+
+# A Kind (Gateway API's Kind: a CamelCase name) and an API group (a DNS subdomain; "" is the
+# core group), as `Kind.group` writes them: `ServiceImport.multicluster.x-k8s.io`, `Service`.
+_KIND = re.compile(r"[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?")
+_GROUP = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def parse_group_kind(text: str) -> GroupKind:
+    """`Kind.group` (GroupKind's own string form) as a GroupKind; ValueError if malformed."""
+    problem = group_kind_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    kind, _, group = text.partition(".")
+    return GroupKind(group, kind)
+
+
+def group_kind_problem(text: object) -> str | None:
+    """What is wrong with a `Kind.group` string, or None when it is one."""
+    if not isinstance(text, str):
+        return f"{text!r} is not a string of the form Kind.group"
+    kind, _, group = text.partition(".")
+    if len(kind) > 63 or not _KIND.fullmatch(kind):
+        return f"{text!r}: {kind!r} is not a kind (1 to 63 letters, digits and -, first a letter)"
+    if "." in text and (len(group) > 253 or not _GROUP.fullmatch(group)):
+        return f"{text!r}: {group!r} is not an API group (a DNS subdomain, lower case)"
+    return None
 
 
 def group_of(api_version: str) -> str:

@@ -52,6 +52,9 @@ class Policy:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     # Settings whose value must be one of a few words (checked when the configuration loads).
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Settings checked further when the configuration loads: what is wrong with a value (a
+    # sentence), or None when it is fine.
+    setting_checks: Mapping[str, Callable[[Any], str | None]] = field(default_factory=dict)
     operations: frozenset[str] = frozenset({"CREATE", "UPDATE", "DELETE"})
     referential: bool = False
     description: str = ""
