@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from policies import passthrough, required_fields, route_references, san_injection, unique_hostnames
+from policies import (
+    edge_readiness,
+    passthrough,
+    required_fields,
+    route_references,
+    san_injection,
+    unique_hostnames,
+)
 from webhook.core.policy import Policy
 
 
@@ -13,5 +20,6 @@ def builtin() -> list[Policy]:
         passthrough.POLICY,
         unique_hostnames.POLICY,
         route_references.POLICY,
+        edge_readiness.POLICY,
         san_injection.POLICY,
     ]

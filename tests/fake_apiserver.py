@@ -503,6 +503,24 @@ async def eventually(check: Callable[[], object], seconds: float = 10.0) -> None
 
 
 # A Gateway with one TLS Passthrough listener open to every namespace, for tests of the view.
+# The class of EDGE_GATEWAY, accepted by its controller (edge-readiness reads it).
+EDGE_CLASS: dict[str, Any] = {
+    "apiVersion": "gateway.networking.k8s.io/v1",
+    "kind": "GatewayClass",
+    "metadata": {"name": "edge"},
+    "spec": {"controllerName": "example.net/edge-controller"},
+    "status": {
+        "conditions": [
+            {
+                "type": "Accepted",
+                "status": "True",
+                "reason": "Accepted",
+                "message": "",
+                "lastTransitionTime": "2026-08-20T09:00:00Z",
+            }
+        ]
+    },
+}
 EDGE_GATEWAY: dict[str, Any] = {
     "apiVersion": "gateway.networking.k8s.io/v1",
     "kind": "Gateway",

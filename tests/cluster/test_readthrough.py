@@ -17,7 +17,7 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 import policies
 from policies.gateway.indexes import INDEXES
 from tests.cluster.test_watch import FAST, TOKEN
-from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, eventually, tls_route
+from tests.fake_apiserver import EDGE_CLASS, EDGE_GATEWAY, FakeApiServer, eventually, tls_route
 from tests.support import SHARED_DATA, admission_review, make_view
 from webhook.cluster.client import Endpoint, KubeClient
 from webhook.cluster.readthrough import ReadMetrics, ReadThrough
@@ -46,6 +46,7 @@ class Replica:
 def fake() -> FakeApiServer:
     api = FakeApiServer(token=TOKEN)
     api.install_all()
+    api.create(EDGE_CLASS)
     return api
 
 

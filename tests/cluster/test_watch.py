@@ -29,7 +29,15 @@ from webhook.cluster.reservations import ReservingView
 from webhook.cluster.watch import ClusterWatch, ViewMetrics, WatchSettings, rbac_rules
 from webhook.core.config import Config
 from webhook.core.decision import Decision, allowed, denied
-from webhook.core.kinds import GATEWAY, KINDS, OPENBAO_CLUSTER, SERVICE, TLSROUTE, GroupKind
+from webhook.core.kinds import (
+    GATEWAY,
+    GATEWAYCLASS,
+    KINDS,
+    OPENBAO_CLUSTER,
+    SERVICE,
+    TLSROUTE,
+    GroupKind,
+)
 from webhook.core.objects import ObjectKey
 from webhook.core.policy import Policy, Settings
 from webhook.core.review import Review
@@ -216,6 +224,35 @@ async def test_watch_events_update_objects_and_claims(
         await eventually(lambda: lv.view.get(TLSROUTE, "apps", "web") is None)
         assert claimants(lv.view, "api.example.com") == []
         assert lv.samples("edgeguard_view_relists_total") == {}
+
+
+async def test_a_gatewayclass_status_update_reaches_the_view(
+    fake: FakeApiServer, aiohttp_server: AiohttpServer
+) -> None:
+    """A controller writes only status (cluster-scoped GatewayClass): the view keeps the fields
+    edge-readiness reads and follows each update."""
+    gateway_class = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "GatewayClass",
+        "metadata": {"name": "traefik"},
+        "spec": {"controllerName": "traefik.io/gateway-controller"},
+    }
+
+    def accepted(status: str) -> dict[str, Any]:
+        condition = {"type": "Accepted", "status": status, "reason": "Pending", "message": "m"}
+        return {"conditions": [condition | {"lastTransitionTime": "1970-01-01T00:00:00Z"}]}
+
+    def stored_status() -> Any:
+        found = lv.view.get(GATEWAYCLASS, None, "traefik")
+        return found.get("status") if found is not None else None
+
+    async with live(fake, aiohttp_server) as lv:
+        await eventually(lambda: lv.view.synced and fake.watching(GATEWAYCLASS))
+        fake.create(gateway_class | {"status": accepted("Unknown")})
+        await eventually(lambda: stored_status() is not None)
+        fake.update(gateway_class | {"status": accepted("True")})
+        kept = {"type": "Accepted", "status": "True", "reason": "Pending", "message": "m"}
+        await eventually(lambda: stored_status() == {"conditions": [kept]})
 
 
 async def test_a_bookmark_is_an_event_and_the_next_watch_starts_from_it(

@@ -26,6 +26,7 @@ policies:
   tls-passthrough: {mode: "Off"}
   unique-hostnames: {mode: "Off"}
   route-references: {mode: "Off"}
+  edge-readiness: {mode: "Off"}
   sni-san-injection: {mode: "Off"}
 """
 ROUTE = "  route:\n    enabled: true\n    gatewayRef:\n      name: edge\n"
@@ -107,6 +108,67 @@ def test_text_names_file_line_object_and_verdict(
     )
 
 
+ONLY_EDGE_READINESS = """\
+policies:
+  route-required-fields: {mode: "Off"}
+  tls-passthrough: {mode: "Off"}
+  unique-hostnames: {mode: "Off"}
+  route-references: {mode: "Off"}
+  sni-san-injection: {mode: "Off"}
+"""
+BASIC_HTTP = SHARED_DATA / "gateway-api" / "examples" / "standard" / "basic-http.yaml"
+NOT_JUDGED = (
+    "        note: spec.parentRefs[0] (Gateway /my-gateway): the Gateway reports no Programmed "
+    "condition; not judged\n"
+    "        note: spec.parentRefs[0] (Gateway /my-gateway): GatewayClass example reports no "
+    "status, so whether it is accepted is not judged\n"
+    "        note: spec.parentRefs[0] (Gateway /my-gateway): GatewayClass example publishes no "
+    "status.supportedFeatures, so whether it supports HTTPRoute is Unknown (publishing them is "
+    "optional); not a finding\n"
+)
+
+
+@pytest.mark.parametrize("flag", ["-v", "--verbose"])
+def test_verbose_text_says_what_a_policy_could_not_judge(
+    work: Path, capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    (work / "config.yaml").write_text(ONLY_EDGE_READINESS)
+    code, out, err = cli(capsys, flag, str(BASIC_HTTP))
+    assert (code, err) == (0, "")
+    assert out == (
+        f"{BASIC_HTTP}:3: GatewayClass example (CREATE)\n"
+        "  no policy applies\n"
+        f"{BASIC_HTTP}:14: Gateway my-gateway (CREATE)\n"
+        "  no policy applies\n"
+        f"{BASIC_HTTP}:25: HTTPRoute http-app-1 (CREATE)\n"
+        "  PASS  edge-readiness\n"
+        + NOT_JUDGED
+        + "3 objects: 0 denied, 0 with warnings, 0 patched\n"
+    )
+
+
+def test_notes_are_not_warnings_and_only_verbose_text_shows_them(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (work / "config.yaml").write_text(ONLY_EDGE_READINESS)
+    code, out, _ = cli(capsys, "--warnings-as-errors", str(BASIC_HTTP))
+    assert code == 0
+    assert "note:" not in out
+    code, out, _ = cli(capsys, "-o", "json", str(BASIC_HTTP))
+    (route,) = [o for o in json.loads(out)["objects"] if o["kind"] == "HTTPRoute"]
+    assert route["warnings"] == []
+    assert route["results"] == [
+        {
+            "policy": "edge-readiness",
+            "mode": "Warn",
+            "result": "allow",
+            "messages": [],
+            "patch": [],
+            "notes": [line.removeprefix("        note: ") for line in NOT_JUDGED.splitlines()],
+        }
+    ]
+
+
 def _sarif_results(out: str) -> list[dict[str, Any]]:
     log = json.loads(out)
     assert (log["$schema"], log["version"]) == (
@@ -124,7 +186,7 @@ def _sarif_results(out: str) -> list[dict[str, Any]]:
         },
         "defaultConfiguration": {"level": "error"},
     }
-    assert [r["defaultConfiguration"]["level"] for r in driver["rules"][1:]] == ["none"] * 4
+    assert [r["defaultConfiguration"]["level"] for r in driver["rules"][1:]] == ["none"] * 5
     results: list[dict[str, Any]] = log["runs"][0]["results"]
     return results
 
@@ -444,6 +506,7 @@ def test_a_gateway_missing_in_review_says_cluster_state_supplies_it(
         " supplies what the cluster holds, e.g. the output of `kubectl get gateways -A -o yaml`;"
         " or add its manifest to the input)\n"
         "  PASS  unique-hostnames\n"
+        "  PASS  edge-readiness\n"
         "  PASS  sni-san-injection\n"
         "1 object: 1 denied, 1 with warnings, 0 patched\n"
     )

@@ -52,7 +52,7 @@ def test_the_example_suite_prints_its_table(capsys: pytest.CaptureFixture[str]) 
 
 LOADED = (
     "route-required-fields, tls-passthrough, unique-hostnames, route-references,"
-    " sni-san-injection"
+    " edge-readiness, sni-san-injection"
 )
 MESSAGE = (
     "spec.route.hostname: hostname is required when route is enabled; set it to the SNI name"
