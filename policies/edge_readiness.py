@@ -22,7 +22,7 @@ from policies.gateway.attachment import Attachment, ParentAttachment, Reason
 from policies.gateway.backend_tls import BackendTLS
 from policies.gateway.model import Gateway
 from policies.gateway.refs import backend_refs
-from policies.gateway.request import attachment_of
+from policies.gateway.request import attach_object, attachment_of, missing_parents
 from policies.gateway.status import CONDITION_FIELDS, condition, reported, supported_features
 from policies.gateway.topology import with_topology
 from webhook.core.decision import Decision, allowed, verdict
@@ -41,7 +41,7 @@ from webhook.core.kinds import (
     GroupKind,
 )
 from webhook.core.objects import dig, metadata
-from webhook.core.policy import Mode, Policy, Settings
+from webhook.core.policy import Mode, Need, Policy, Settings
 from webhook.core.review import Review
 from webhook.core.view import ClusterView
 
@@ -61,7 +61,7 @@ BACKEND_TLS_SUFFIX = "-backend-tls-policy"  # the OpenBao operator's BackendTLSP
 
 
 @dataclass(frozen=True, slots=True)
-class Need:
+class Wanted:
     """A Gateway API feature the object needs of its Gateway's class, and why."""
 
     feature: str
@@ -75,7 +75,7 @@ class OnGateway:
     gateway: Gateway
     where: str  # the first parentRef that leads to it
     direct: bool  # that parentRef names the Gateway itself (not a ListenerSet of it)
-    needs: dict[str, Need] = field(default_factory=dict)
+    needs: dict[str, Wanted] = field(default_factory=dict)
 
     @property
     def subject(self) -> str:
@@ -92,7 +92,7 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
     attachment = attachment_of(review, view)
     if attachment is None or not attachment.parents:
         return allowed()
-    shared = object_needs(obj, review.group_kind, view)
+    shared = object_features(obj, review.group_kind, view)
     gateways: dict[tuple[str, str], OnGateway] = {}
     findings: list[str] = []
     for parent in attachment.parents:
@@ -108,7 +108,7 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
             (gateway.namespace, gateway.name),
             OnGateway(gateway, where, parent.parent.is_gateway),
         )
-        for need in (*shared, *parent_needs(attachment, parent)):
+        for need in (*shared, *parent_features(attachment, parent)):
             entry.needs.setdefault(need.feature, need)
     notes: list[str] = []
     for entry in gateways.values():
@@ -123,6 +123,18 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
         notes = [*notes[:MAX_FINDINGS], f"... and {more} more notes like these"]
     # Findings deny; the default mode, Warn, turns them into warnings.
     return verdict(findings, (), notes)
+
+
+def readiness_needs(review: Review, view: ClusterView) -> list[Need]:
+    """What the check reads by name and the view lacks (the read-through fills it first): the
+    Gateways and ListenerSets the object names, and the GatewayClass of each Gateway found."""
+    attachment = attach_object(review.object, view, review.namespace)
+    needs = missing_parents(attachment)
+    for parent in attachment.parents if attachment is not None else ():
+        name = parent.gateway.class_name if parent.gateway is not None else ""
+        if name and view.get(GATEWAYCLASS, None, name) is None:
+            needs.append((GATEWAYCLASS, None, name))
+    return needs
 
 
 def place(parent: ParentAttachment) -> str:
@@ -175,30 +187,30 @@ def missing_parent(where: str, parent: ParentAttachment, what: str) -> str:
 # --- what the object needs -----------------------------------------------------------------
 
 
-def object_needs(obj: JSONObject, kind: GroupKind, view: ClusterView) -> list[Need]:
+def object_features(obj: JSONObject, kind: GroupKind, view: ClusterView) -> list[Wanted]:
     """The features the object needs of every Gateway it names: its route kind's, and
     BackendTLSPolicy when the hop to its backends is TLS (HTTP and gRPC routes; TLSRoutes only
     where a listener terminates, see `parent_needs`)."""
-    needs: list[Need] = []
+    needs: list[Wanted] = []
     if kind == POOL:
-        needs.append(Need("TLSRoute", "the OpenVox operator routes a Pool with a TLSRoute"))
+        needs.append(Wanted("TLSRoute", "the OpenVox operator routes a Pool with a TLSRoute"))
     elif kind == OPENBAO_CLUSTER:
-        needs += openbao_needs(obj)
+        needs += openbao_features(obj)
     elif kind in ROUTE_FEATURES:
-        needs.append(Need(ROUTE_FEATURES[kind], "the route's own kind"))
+        needs.append(Wanted(ROUTE_FEATURES[kind], "the route's own kind"))
     if kind in (HTTPROUTE, GRPCROUTE, OPENBAO_CLUSTER):
-        needs += backend_tls_needs(obj, view)
+        needs += backend_tls_features(obj, view)
     return needs
 
 
-def openbao_needs(obj: JSONObject) -> list[Need]:
+def openbao_features(obj: JSONObject) -> list[Wanted]:
     gateway = dig(obj, "spec", "gateway")
     name = str(metadata(obj).get("name") or "")
     if dig(gateway, "tlsPassthrough") is True:
         why = "spec.gateway.tlsPassthrough: true makes the OpenBao operator create a TLSRoute"
-        return [Need("TLSRoute", why)]
+        return [Wanted("TLSRoute", why)]
     needs = [
-        Need(
+        Wanted(
             "HTTPRoute",
             "without spec.gateway.tlsPassthrough: true the OpenBao operator creates an HTTPRoute",
         )
@@ -206,7 +218,7 @@ def openbao_needs(obj: JSONObject) -> list[Need]:
     tls = dig(obj, "spec", "tls", "enabled") is True
     if tls and dig(gateway, "backendTLS", "enabled") is not False:
         needs.append(
-            Need(
+            Wanted(
                 BACKEND_TLS_FEATURE,
                 f"the OpenBao operator creates BackendTLSPolicy {name}{BACKEND_TLS_SUFFIX} to "
                 "keep the hop from the Gateway to OpenBao encrypted "
@@ -216,7 +228,7 @@ def openbao_needs(obj: JSONObject) -> list[Need]:
     return needs
 
 
-def backend_tls_needs(obj: JSONObject, view: ClusterView) -> list[Need]:
+def backend_tls_features(obj: JSONObject, view: ClusterView) -> list[Wanted]:
     """BackendTLSPolicy, when a BackendTLSPolicy targets a backend Service of the object: a
     class without it would ignore that policy and send plain text."""
     index = view.derived(BackendTLS)
@@ -230,20 +242,20 @@ def backend_tls_needs(obj: JSONObject, view: ClusterView) -> list[Need]:
                 f"BackendTLSPolicy {ref.namespace}/{names[0]} makes the Gateway speak TLS to "
                 f"Service {ref.namespace}/{ref.name} ({where})"
             )
-            return [Need(BACKEND_TLS_FEATURE, why)]
+            return [Wanted(BACKEND_TLS_FEATURE, why)]
     return []
 
 
-def parent_needs(attachment: Attachment, parent: ParentAttachment) -> Iterable[Need]:
+def parent_features(attachment: Attachment, parent: ParentAttachment) -> Iterable[Wanted]:
     """What this parentRef adds: ListenerSet support; for a TLSRoute that lands on a listener
     that terminates, TLSRouteModeTerminate (an extended feature)."""
     if parent.parent.is_listener_set:
-        yield Need(LISTENER_SET_FEATURE, f"{parent.parent.path} attaches through a ListenerSet")
+        yield Wanted(LISTENER_SET_FEATURE, f"{parent.parent.path} attaches through a ListenerSet")
     if attachment.route.kind == TLSROUTE:
         for hit in parent.hits:
             if hit.listener.terminating_tls:
                 why = f"it attaches to {hit.listener.describe()}, where the Gateway terminates TLS"
-                yield Need(TERMINATE_FEATURE, why)
+                yield Wanted(TERMINATE_FEATURE, why)
                 break
 
 
@@ -311,7 +323,7 @@ def acceptance(where: str, of: str, found: JSONObject, notes: list[str]) -> list
 
 
 def features(
-    where: str, of: str, found: JSONObject, needs: dict[str, Need], what: str, notes: list[str]
+    where: str, of: str, found: JSONObject, needs: dict[str, Wanted], what: str, notes: list[str]
 ) -> list[str]:
     wanted = ", ".join(needs)
     published = supported_features(found)
@@ -355,6 +367,7 @@ POLICY = Policy(
         }
     ),
     reads_status=STATUS_READS,
+    needs=readiness_needs,
     description=(
         "Before an OpenBaoCluster, Pool or route is stored: its Gateway exists and is not "
         "Programmed: False, the Gateway's GatewayClass exists and is Accepted, and lists in "

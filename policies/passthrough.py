@@ -26,7 +26,7 @@ from policies.gateway.refs import backend_refs
 from policies.gateway.request import attachment_of, parent_needs, topology
 from policies.gateway.services import passthrough_reason
 from policies.gateway.topology import with_topology
-from policies.termination import openbao_hop_problem, public_backend_warnings
+from policies.termination import hop_needs, openbao_hop_problem, public_backend_warnings
 from webhook.core.decision import Decision, allowed, denied, verdict
 from webhook.core.json import JSONObject
 from webhook.core.kinds import (
@@ -41,6 +41,7 @@ from webhook.core.kinds import (
     TLSROUTE,
 )
 from webhook.core.objects import ObjectKey, dig, key_of, metadata
+from webhook.core.policy import Need as ReadNeed
 from webhook.core.policy import Policy, Settings
 from webhook.core.review import Review
 from webhook.core.view import ClusterView
@@ -380,6 +381,15 @@ def requires_passthrough(obj: JSONObject, view: ClusterView, settings: Settings)
     return False
 
 
+def passthrough_needs(review: Review, view: ClusterView) -> list[ReadNeed]:
+    """What the check reads by name and the view lacks: the parents, and for an OpenBaoCluster
+    whose backend hop would be plain, the BackendTLSPolicies of its namespace."""
+    needs = parent_needs(review, view)
+    if review.group_kind == OPENBAO_CLUSTER and review.object is not None:
+        needs += hop_needs(review.object, view)
+    return needs
+
+
 POLICY = Policy(
     "tls-passthrough",
     frozenset({OPENBAO_CLUSTER, POOL, TLSROUTE, HTTPROUTE, GRPCROUTE, GATEWAY, LISTENERSET}),
@@ -388,7 +398,7 @@ POLICY = Policy(
     operations=frozenset({"CREATE", "UPDATE"}),
     defaults={ALLOW_TERMINATE: False},
     referential=True,
-    needs=parent_needs,
+    needs=passthrough_needs,
     # Gateways' listeners; what decides whether an attached object needs passthrough and
     # where it attaches; Services' and Namespaces' labels.
     reads=with_topology(

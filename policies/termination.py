@@ -18,8 +18,9 @@ from policies.gateway.backend_tls import BackendTLS
 from policies.gateway.model import holder_of
 from policies.gateway.refs import backend_refs
 from webhook.core.json import JSONObject
-from webhook.core.kinds import OPENBAO_CLUSTER
+from webhook.core.kinds import BACKENDTLSPOLICY, OPENBAO_CLUSTER
 from webhook.core.objects import ObjectKey, dig, key_of, metadata
+from webhook.core.policy import Need
 from webhook.core.view import ClusterView
 
 MAX_NAMED = 10  # backendRefs warned of in one answer; the rest are counted
@@ -27,9 +28,10 @@ PUBLIC_SUFFIX = "-public"
 CA_SUFFIX = "-tls-ca"  # the ConfigMap with the CA of an OperatorManaged OpenBao
 
 
-def openbao_hop_problem(obj: JSONObject, view: ClusterView) -> str | None:
-    """A denial for an OpenBaoCluster whose Gateway would send plain HTTP to OpenBao's TLS
-    port, or None. Only for an enabled gateway on the termination path."""
+def plain_hop(obj: JSONObject, view: ClusterView) -> tuple[str, str] | None:
+    """The (namespace, `<cluster>-public`) an OpenBaoCluster's Gateway would send plain HTTP
+    to, or None: an enabled gateway on the termination path, TLS on, backendTLS off, and no
+    BackendTLSPolicy in the view for the Service."""
     gateway = dig(obj, "spec", "gateway")
     if dig(gateway, "enabled") is not True or dig(gateway, "tlsPassthrough") is True:
         return None
@@ -41,6 +43,23 @@ def openbao_hop_problem(obj: JSONObject, view: ClusterView) -> str | None:
     service = f"{metadata(obj).get('name') or ''}{PUBLIC_SUFFIX}"
     if view.derived(BackendTLS).policies(namespace, service):
         return None  # the user's own BackendTLSPolicy keeps the hop encrypted
+    return namespace, service
+
+
+def hop_needs(obj: JSONObject, view: ClusterView) -> list[Need]:
+    """The namespace's BackendTLSPolicies, when the view has none for the Service the hop
+    would go to (one applied with the OpenBaoCluster may not be in the watch yet)."""
+    found = plain_hop(obj, view)
+    return [(BACKENDTLSPOLICY, found[0], None)] if found is not None else []
+
+
+def openbao_hop_problem(obj: JSONObject, view: ClusterView) -> str | None:
+    """A denial for an OpenBaoCluster whose Gateway would send plain HTTP to OpenBao's TLS
+    port, or None. Only for an enabled gateway on the termination path."""
+    found = plain_hop(obj, view)
+    if found is None:
+        return None
+    namespace, service = found
     return (
         "spec.gateway.backendTLS.enabled: false with spec.tls.enabled: true sends plain HTTP "
         "to OpenBao's TLS port: without spec.gateway.tlsPassthrough: true the operator routes "

@@ -170,6 +170,9 @@ class FakeApiServer:
         app.router.add_get("/apis/{group}/{version}" + one, self._object)
         app.router.add_get("/api/{version}" + one, self._object)
         app.router.add_get("/apis/{group}/{version}/namespaces/{namespace}/{resource}", self._in)
+        # One cluster-scoped object (a GatewayClass, a Namespace).
+        app.router.add_get("/apis/{group}/{version}/{resource}/{name}", self._object)
+        app.router.add_get("/api/{version}/{resource}/{name}", self._object)
         app.router.add_post(leases, self._lease_create)
         app.router.add_get(leases + "/{name}", self._lease_get)
         app.router.add_put(leases + "/{name}", self._lease_update)
@@ -182,7 +185,7 @@ class FakeApiServer:
         if refused is not None:
             return refused
         resource = self._find(request)
-        key = (request.match_info["namespace"], request.match_info["name"])
+        key = (request.match_info.get("namespace", ""), request.match_info["name"])
         found = resource.objects.get(key) if resource is not None else None
         if found is None:
             return _status(404, "NotFound", f'"{key[1]}" not found')

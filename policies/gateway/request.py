@@ -44,7 +44,11 @@ def attach_object(
 def parent_needs(review: Review, view: ClusterView) -> list[Need]:
     """The Gateways and ListenerSets the object's parentRefs name that the view lacks (and the
     Gateway of a ListenerSet it has). Not memoized: asked before the read-through fills them."""
-    attachment = attach_object(review.object, view, review.namespace)
+    return missing_parents(attach_object(review.object, view, review.namespace))
+
+
+def missing_parents(attachment: Attachment | None) -> list[Need]:
+    """`parent_needs` of an attachment already worked out."""
     needs: list[Need] = []
     for parent in attachment.parents if attachment is not None else ():
         if parent.reason is not Reason.PARENT_NOT_FOUND:

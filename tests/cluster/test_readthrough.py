@@ -24,7 +24,7 @@ from webhook.cluster.readthrough import ReadMetrics, ReadThrough
 from webhook.cluster.reservations import ReservingView
 from webhook.cluster.watch import ClusterWatch, ViewMetrics
 from webhook.core.config import Config
-from webhook.core.kinds import GATEWAY, TLSROUTE
+from webhook.core.kinds import BACKENDTLSPOLICY, GATEWAY, GATEWAYCLASS, TLSROUTE
 from webhook.engine import Engine
 from webhook.offline.run import review
 from webhook.server.http import ServerState, make_app
@@ -190,3 +190,58 @@ async def test_a_dry_run_pends_nothing(
         assert (await admit(r, EDGE_GATEWAY))["allowed"]
         assert r.view.pending == 1
         assert r.view.get(GATEWAY, "edge", "edge") is not None
+
+
+async def test_a_gatewayclass_not_yet_in_the_watch_is_read_through(
+    fake: FakeApiServer, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
+) -> None:
+    """edge-readiness reads a Gateway's class by name: one created just before (or through
+    another replica) is read from the API server, not reported missing."""
+    fake.delayed = {GATEWAY, GATEWAYCLASS}
+    async with replica(fake, aiohttp_server, aiohttp_client) as r:
+        fake.create({**EDGE_CLASS, "metadata": {"name": "late"}})
+        fake.create({**EDGE_GATEWAY, "spec": {**EDGE_GATEWAY["spec"], "gatewayClassName": "late"}})
+        route = tls_route("web", "shop.example.com", namespace="edge")
+        assert answer(await admit(r, route)) == (True, [])
+        assert reads(r, "found") == 2.0  # the Gateway, then its class
+        assert r.view.get(GATEWAYCLASS, None, "late") is not None
+
+
+async def test_a_backendtlspolicy_applied_with_its_openbaocluster_is_read_through(
+    fake: FakeApiServer, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
+) -> None:
+    """tls-passthrough refuses backendTLS off unless a BackendTLSPolicy covers <cluster>-public:
+    one created a moment before, not in the watch yet, is read from the API server."""
+    fake.delayed = {BACKENDTLSPOLICY}
+    cluster = {
+        "apiVersion": "openbao.org/v1alpha1",
+        "kind": "OpenBaoCluster",
+        "metadata": {"name": "bao", "namespace": "edge"},
+        "spec": {
+            "tls": {"enabled": True},
+            "gateway": {
+                "enabled": True,
+                "gatewayRef": {"name": "edge"},
+                "hostname": "bao.example.com",
+                "backendTLS": {"enabled": False},
+            },
+        },
+    }
+    policy = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "BackendTLSPolicy",
+        "metadata": {"name": "bao-public", "namespace": "edge"},
+        "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "bao-public"}]},
+    }
+    async with replica(fake, aiohttp_server, aiohttp_client) as r:
+        fake.create(policy)  # stored, not yet in the watch
+        allowed, _ = answer(await admit(r, cluster))
+        assert allowed is True
+        assert reads(r, "found") == 1.0
+        # Without one, it is refused (the namespace's policies read once: none covers it).
+        other = {**cluster, "metadata": {"name": "bao", "namespace": "apps"}}
+        allowed, messages = answer(await admit(r, other))
+        assert (allowed, reads(r, "found")) == (False, 1.0)
+        assert messages[-1].startswith(
+            "[tls-passthrough] spec.gateway.backendTLS.enabled: false with spec.tls.enabled: true"
+        )
