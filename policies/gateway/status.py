@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from webhook.core.json import JSONObject
 from webhook.core.objects import as_list, dicts, dig
 
+STATUSES = ("True", "False", "Unknown")
 MAX_MESSAGE = 200  # characters of a controller's condition message quoted in a finding
 # The status fields policies read of GatewayClasses and Gateways (Policy.reads_status).
 CONDITION_FIELDS = (
@@ -39,6 +40,10 @@ class Condition:
         return text
 
 
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _cut(text: str) -> str:
     """A controller's words, at most MAX_MESSAGE characters (the CRD allows 32 KiB)."""
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
@@ -53,11 +58,12 @@ def condition(obj: JSONObject, kind: str) -> Condition | None:
     """The condition of this type in `status.conditions`, or None when there is none."""
     for item in dicts(dig(obj, "status", "conditions")):
         if item.get("type") == kind:
+            status = item.get("status")
             return Condition(
                 kind,
-                str(item.get("status") or "Unknown"),
-                str(item.get("reason") or ""),
-                str(item.get("message") or ""),
+                status if status in STATUSES else "Unknown",  # the CRD's enum
+                _text(item.get("reason")),
+                _text(item.get("message")),
             )
     return None
 

@@ -54,3 +54,8 @@ def test_a_condition_without_status_is_unknown() -> None:
     obj = {"status": {"conditions": [{"type": "Programmed"}]}}
     assert condition(obj, "Programmed") == Condition("Programmed", "Unknown", "", "")
     assert condition(obj, "Accepted") is None
+
+
+def test_a_condition_of_the_wrong_types_is_read_as_unknown() -> None:
+    obj = {"status": {"conditions": [{"type": "Accepted", "status": 7, "reason": ["r"]}]}}
+    assert condition(obj, "Accepted") == Condition("Accepted", "Unknown", "", "")
