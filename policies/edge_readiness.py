@@ -22,7 +22,7 @@ from policies.gateway.attachment import Attachment, ParentAttachment, Reason
 from policies.gateway.backend_tls import BackendTLS
 from policies.gateway.model import Gateway
 from policies.gateway.refs import backend_refs
-from policies.gateway.request import attach_object, attachment_of, missing_parents
+from policies.gateway.request import attachment_of, missing_parents
 from policies.gateway.status import CONDITION_FIELDS, condition, reported, supported_features
 from policies.gateway.topology import with_topology
 from webhook.core.decision import Decision, allowed, verdict
@@ -128,7 +128,7 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
 def readiness_needs(review: Review, view: ClusterView) -> list[Need]:
     """What the check reads by name and the view lacks (the read-through fills it first): the
     Gateways and ListenerSets the object names, and the GatewayClass of each Gateway found."""
-    attachment = attach_object(review.object, view, review.namespace)
+    attachment = attachment_of(review, view)
     needs = missing_parents(attachment)
     for parent in attachment.parents if attachment is not None else ():
         name = parent.gateway.class_name if parent.gateway is not None else ""

@@ -212,10 +212,6 @@ def workload_findings(attachment: Attachment, need: Need) -> tuple[list[str], li
     return messages, warnings
 
 
-def owner_of(parent: ParentAttachment) -> str:
-    return parent.parent.target
-
-
 def hits_problem(parent: ParentAttachment, need: Need) -> str | None:
     """A denial when none of the listeners the object attaches to passes TLS through; it names
     the listeners that would be used."""
@@ -224,10 +220,10 @@ def hits_problem(parent: ParentAttachment, need: Need) -> str | None:
     where = need.section_field if parent.parent.section else need.gateway_field
     used = ", ".join(hit.listener.describe() for hit in parent.hits)
     if len(parent.hits) == len(parent.selected):
-        found = f"{owner_of(parent)} offers {used}, none with {PASSTHROUGH}"
+        found = f"{parent.parent.target} offers {used}, none with {PASSTHROUGH}"
         other = "make one of those listeners pass TLS through"
     else:
-        found = f"{owner_of(parent)} would route it through {used}, none with {PASSTHROUGH}"
+        found = f"{parent.parent.target} would route it through {used}, none with {PASSTHROUGH}"
         passing = [item for item in parent.selected if item.passthrough]
         if passing:
             found += f" ({'; '.join(refusal_text(parent, item) for item in passing)})"
@@ -242,7 +238,7 @@ def attach_problem(route: Route, parent: ParentAttachment, need: Need) -> str:
     """A denial for a workload that attaches to no listener of its parent at all."""
     ref = parent.parent
     where = need.section_field if ref.section else need.gateway_field
-    name = owner_of(parent)
+    name = parent.parent.target
     if parent.reason is Reason.NO_MATCHING_PARENT:
         found = f"{name} has no listener{selection(ref.section, ref.port)}"
         other = f"add such a listener to the {ref.kind}"
@@ -271,10 +267,10 @@ def refusal_text(parent: ParentAttachment, listener: Listener) -> str:
     found = next((r for r in parent.refusals if r.listener is listener), None)
     if found is None:
         return f"{listener.describe()} is not used"
-    return f"{listener.describe()} {refusal_reasons(found, parent)}"
+    return f"{listener.describe()} {refusal_reasons(found)}"
 
 
-def refusal_reasons(refusal: Refusal, parent: ParentAttachment) -> str:
+def refusal_reasons(refusal: Refusal) -> str:
     listener = refusal.listener
     reasons = []
     for why in refusal.why:
@@ -301,7 +297,7 @@ def also_terminating(parent: ParentAttachment, need: Need) -> list[str]:
     keep = ", ".join(repr(hit.listener.name) for hit in parent.hits if hit.listener.passthrough)
     offered = ", ".join(item.describe() for item in terminating)
     return [
-        f"{need.gateway_field}: {owner_of(parent)} also offers {offered}, where the Gateway "
+        f"{need.gateway_field}: {parent.parent.target} also offers {offered}, where the Gateway "
         f"terminates TLS although {need.why}; set {need.section_field} to {keep}"
     ]
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
+from webhook.cluster.client import Endpoint, KubeClient
 from webhook.core.kinds import KINDS, GroupKind, KindInfo
 
 # ("event", event) | ("drop", {}) | ("end", {}) | ("hang", {}): send nothing more, not even
@@ -495,6 +497,15 @@ def tls_route(
             "rules": [{"backendRefs": [{"name": name, "port": 8443}]}],
         },
     }
+
+
+def client_for(server: TestServer, token: str) -> KubeClient:
+    """A KubeClient to a fake API server started with `aiohttp_server`, with its bearer token."""
+
+    async def headers() -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    return KubeClient(Endpoint(str(server.make_url("/")).rstrip("/"), True), headers)
 
 
 async def eventually(check: Callable[[], object], seconds: float = 10.0) -> None:

@@ -31,9 +31,8 @@ from pytest_aiohttp import AiohttpServer
 
 import policies
 from policies import unique_hostnames
-from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, eventually
+from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, client_for, eventually
 from tests.support import admission_review, make_view
-from webhook.cluster.client import Endpoint, KubeClient
 from webhook.cluster.memory import MemoryView
 from webhook.cluster.watch import ClusterWatch, ViewMetrics, WatchSettings
 from webhook.core.config import Config
@@ -81,10 +80,7 @@ async def watched(
 ) -> AsyncIterator[tuple[MemoryView, CollectorRegistry]]:
     server = await aiohttp_server(fake.app())
 
-    async def headers() -> dict[str, str]:
-        return {"Authorization": f"Bearer {TOKEN}"}
-
-    client = KubeClient(Endpoint(str(server.make_url("/")).rstrip("/"), True), headers)
+    client = client_for(server, TOKEN)
     view = make_view(synced=False)
     registry = CollectorRegistry()
     watch = ClusterWatch(client, view, FAST, ViewMetrics(registry), rng=random.Random(8))

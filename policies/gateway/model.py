@@ -165,9 +165,9 @@ class ListenerSet:
         ref = dig(obj, "spec", "parentRef")
         group = _group(dig(ref, "group"))
         kind = dig(ref, "kind") or GATEWAY_KIND
-        target = _text(dig(ref, "name"))
+        target = text_of(dig(ref, "name"))
         parent = (
-            (_text(dig(ref, "namespace")) or namespace, target)
+            (text_of(dig(ref, "namespace")) or namespace, target)
             if target and group == GATEWAY_GROUP and kind == GATEWAY_KIND
             else None
         )
@@ -178,7 +178,7 @@ class ListenerSet:
 def _listeners(owner: str, namespace: str, name: str, raw: object) -> tuple[Listener, ...]:
     found = []
     for index, item in enumerate(as_list(raw)):
-        if not isinstance(item, dict) or not _text(item.get("name")):
+        if not isinstance(item, dict) or not text_of(item.get("name")):
             continue
         protocol = str(item.get("protocol") or "")
         mode = str(dig(item, "tls", "mode") or "Terminate") if protocol in ("TLS", "HTTPS") else ""
@@ -328,14 +328,14 @@ def _pool(obj: JSONObject, key: ObjectKey) -> Route:
     enabled = route_enabled(obj)
     ref = dig(route, "gatewayRef")
     parents: tuple[Parent, ...] = ()
-    if enabled and _text(dig(ref, "name")):
+    if enabled and text_of(dig(ref, "name")):
         path = "spec.route.gatewayRef"
-        section = _text(dig(ref, "sectionName"))
+        section = text_of(dig(ref, "sectionName"))
         parents = (
             Parent(GATEWAY_GROUP, GATEWAY_KIND, key.namespace, ref["name"], section, None, path),
         )
     hostname = dig(route, "hostname")
-    hosts = (names.normalize(hostname),) if enabled and _text(hostname) else ()
+    hosts = (names.normalize(hostname),) if enabled and text_of(hostname) else ()
     return Route(
         key, TLSROUTE, holder_of(obj, key), hosts, parents, ("spec.route.hostname",) * len(hosts)
     )
@@ -347,15 +347,15 @@ def _openbao(obj: JSONObject, key: ObjectKey) -> Route:
     kind = TLSROUTE if dig(gateway, "tlsPassthrough") is True else HTTPROUTE
     ref = dig(gateway, "gatewayRef")
     parents: tuple[Parent, ...] = ()
-    if enabled and _text(dig(ref, "name")):
-        namespace = _text(dig(ref, "namespace")) or key.namespace
-        section = _text(dig(gateway, "listenerName"))
+    if enabled and text_of(dig(ref, "name")):
+        namespace = text_of(dig(ref, "namespace")) or key.namespace
+        section = text_of(dig(gateway, "listenerName"))
         path = "spec.gateway.gatewayRef"
         parents = (
             Parent(GATEWAY_GROUP, GATEWAY_KIND, namespace, ref["name"], section, None, path),
         )
     hostname = dig(gateway, "hostname")
-    hosts = (names.normalize(hostname),) if enabled and _text(hostname) else ()
+    hosts = (names.normalize(hostname),) if enabled and text_of(hostname) else ()
     paths = ("spec.gateway.hostname",) * len(hosts)
     return Route(key, kind, holder_of(obj, key), hosts, parents, paths)
 
@@ -363,17 +363,17 @@ def _openbao(obj: JSONObject, key: ObjectKey) -> Route:
 def _route_parents(obj: JSONObject, namespace: str) -> list[Parent]:
     parents = []
     for i, ref in enumerate(as_list(dig(obj, "spec", "parentRefs"))):
-        name = _text(dig(ref, "name"))
+        name = text_of(dig(ref, "name"))
         if name is None:
             continue
         parents.append(
             Parent(
                 _group(dig(ref, "group")),
                 str(dig(ref, "kind") or GATEWAY_KIND),
-                _text(dig(ref, "namespace")) or namespace,
+                text_of(dig(ref, "namespace")) or namespace,
                 name,
-                _text(dig(ref, "sectionName")),
-                _port(dig(ref, "port")),
+                text_of(dig(ref, "sectionName")),
+                port_of(dig(ref, "port")),
                 f"spec.parentRefs[{i}]",
             )
         )
@@ -384,7 +384,7 @@ def holder_of(obj: JSONObject, key: ObjectKey) -> ObjectKey:
     """Who owns an object's hostnames: its controlling owner (ownerReferences[].controller,
     as an operator sets it: a Pool for the TLSRoute it makes), else the object itself."""
     for ref in as_list(metadata(obj).get("ownerReferences")):
-        if isinstance(ref, dict) and ref.get("controller") is True and _text(ref.get("name")):
+        if isinstance(ref, dict) and ref.get("controller") is True and text_of(ref.get("name")):
             group = str(ref.get("apiVersion") or "").rpartition("/")[0]
             return ObjectKey(group, str(ref.get("kind") or ""), key.namespace, ref["name"])
     return key
@@ -422,9 +422,11 @@ def _group(value: object) -> str:
     return GATEWAY_GROUP if value is None else str(value)
 
 
-def _text(value: object) -> str | None:
+def text_of(value: object) -> str | None:
+    """A non-empty string field, or None (missing, empty, or not a string)."""
     return value if isinstance(value, str) and value else None
 
 
-def _port(value: object) -> int | None:
+def port_of(value: object) -> int | None:
+    """A port number field, or None (missing, or not an integer)."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from policies.gateway.model import ROUTE_KINDS, route_enabled
+from policies.gateway.model import ROUTE_KINDS, port_of, route_enabled, text_of
 from webhook.core.json import JSONObject
 from webhook.core.kinds import OPENBAO_CLUSTER, POOL, group_kind_of
 from webhook.core.objects import as_list, dig, metadata
@@ -70,22 +70,14 @@ def object_ref(raw: object, path: str, namespace: str, kind: str) -> BackendRef 
     """The reference written at `path` (group default "", the given default kind, namespace
     defaulted), or None when it names nothing."""
     name = dig(raw, "name")
-    if not _text(name):
+    if not text_of(name):
         return None
     return BackendRef(
         str(dig(raw, "group") or ""),
         str(dig(raw, "kind") or kind),
-        _text(dig(raw, "namespace")) or namespace,
+        text_of(dig(raw, "namespace")) or namespace,
         name,
-        _port(dig(raw, "port")),
+        port_of(dig(raw, "port")),
         path,
     )
 
-
-def _text(value: object) -> str | None:
-    """A non-empty string field, or None (missing, empty, or not a string)."""
-    return value if isinstance(value, str) and value else None
-
-
-def _port(value: object) -> int | None:
-    return value if isinstance(value, int) else None

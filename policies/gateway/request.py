@@ -2,7 +2,10 @@
 
 Policies call `attachment_of(review, view)`; the first call attaches the object through the
 view's `Topology` and keeps the answer on the Review (its per-request memo), so the policies
-that follow only ask questions of it.
+that follow only ask questions of it. The answer is kept with the Topology and its version:
+the read-through (which may add a Gateway before the policies run) or another view gets a new
+one, and the same Topology unchanged — the watched view and a reserving view with nothing
+pending share it — the same answer.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 from policies.gateway.attachment import Attachment, Reason
 from policies.gateway.model import Route
 from policies.gateway.topology import Topology
-from webhook.core.json import JSONObject
 from webhook.core.kinds import GATEWAY, LISTENERSET
 from webhook.core.policy import Need
 from webhook.core.review import Review
@@ -25,26 +27,22 @@ def topology(view: ClusterView) -> Topology:
 
 def attachment_of(review: Review, view: ClusterView) -> Attachment | None:
     """The reviewed object's attachment (None: it is not a kind that attaches)."""
+    topo = topology(view)
     found = review.memo.get(MEMO)
-    if found is not None and found[0] is view:
-        result: Attachment | None = found[1]
+    if found is not None and found[0] is topo and found[1] == topo.version:
+        result: Attachment | None = found[2]
         return result
-    result = attach_object(review.object, view, review.namespace)
-    review.memo[MEMO] = (view, result)
+    obj = review.object
+    route = Route.parse(obj, review.namespace) if obj is not None else None
+    result = topo.attach(route) if route is not None else None
+    review.memo[MEMO] = (topo, topo.version, result)
     return result
-
-
-def attach_object(
-    obj: JSONObject | None, view: ClusterView, namespace: str | None = None
-) -> Attachment | None:
-    route = Route.parse(obj, namespace) if obj is not None else None
-    return topology(view).attach(route) if route is not None else None
 
 
 def parent_needs(review: Review, view: ClusterView) -> list[Need]:
     """The Gateways and ListenerSets the object's parentRefs name that the view lacks (and the
-    Gateway of a ListenerSet it has). Not memoized: asked before the read-through fills them."""
-    return missing_parents(attach_object(review.object, view, review.namespace))
+    Gateway of a ListenerSet it has)."""
+    return missing_parents(attachment_of(review, view))
 
 
 def missing_parents(attachment: Attachment | None) -> list[Need]:

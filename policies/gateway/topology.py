@@ -14,7 +14,7 @@ the base's Gateways. Only the view writes; policies read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from policies.gateway.attachment import Attachment, Reason, attach
@@ -95,6 +95,9 @@ class Topology:
 
     def __init__(self, base: Topology | None = None) -> None:
         self.base = base
+        # Bumped whenever what attachment reads changes (a Gateway, a ListenerSet, Namespace
+        # labels): an attachment worked out at one version holds while it stays.
+        self._version = 0
         self._gateways: dict[tuple[str, str], Gateway] = {}
         self._sets: dict[tuple[str, str], ListenerSet] = {}
         self._sets_of: dict[tuple[str, str], dict[tuple[str, str], None]] = {}
@@ -130,6 +133,11 @@ class Topology:
 
     # --- reads for policies --------------------------------------------------------------------
 
+    @property
+    def version(self) -> int:
+        """Of what attachment reads, here and in the base: equal versions, equal answers."""
+        return self._version + (self.base.version if self.base is not None else 0)
+
     def attach(self, route: Route) -> Attachment:
         return attach(route, self)
 
@@ -156,18 +164,20 @@ class Topology:
 
     def on_listener(self, listener: ListenerId) -> Mapping[ObjectKey, None]:
         """The routes (and Pools, OpenBaoClusters) attached to a listener."""
-        return self._merged("_on_listener", listener)
+        return self._merged(lambda t: t._on_listener, listener)
 
     def backend_users(self, namespace: str, service: str) -> Mapping[ObjectKey, None]:
         """The routes, Pools and OpenBaoClusters that send traffic to a Service."""
-        return self._merged("_backends", (namespace, service))
+        return self._merged(lambda t: t._backends, (namespace, service))
 
     def pools(self, namespace: str, hostname: str) -> Mapping[ObjectKey, None]:
         """The enabled Pools of a namespace that declare a hostname (attached or not)."""
-        return self._merged("_pools", (namespace, hostname))
+        return self._merged(lambda t: t._pools, (namespace, hostname))
 
-    def _merged(self, table: str, key: Any) -> Mapping[ObjectKey, None]:
-        own: Mapping[ObjectKey, None] = getattr(self, table).get(key, {})
+    def _merged(
+        self, table: Callable[[Topology], Mapping[Any, dict[ObjectKey, None]]], key: Any
+    ) -> Mapping[ObjectKey, None]:
+        own: Mapping[ObjectKey, None] = table(self).get(key, {})
         if self.base is None:
             return own
         theirs = self.base._merged(table, key)
@@ -191,6 +201,7 @@ class Topology:
             gateway = Gateway.parse(obj)
             if self._gateways.get((key.namespace, key.name)) != gateway:
                 self._gateways[(key.namespace, key.name)] = gateway
+                self._version += 1
                 self._reattach(self._gateway_dependents(key.namespace, key.name))
         elif kind == LISTENERSET:
             self._put_set(key.namespace, key.name, ListenerSet.parse(obj))
@@ -198,6 +209,7 @@ class Topology:
             labels = namespace_labels(obj)
             if self._namespaces.get(key.name) != labels:
                 self._namespaces[key.name] = labels
+                self._version += 1
                 self._reattach(self._namespace_dependents(key.name))
         else:
             route = Route.parse(obj)
@@ -209,11 +221,13 @@ class Topology:
         kind = key.group_kind
         if kind == GATEWAY:
             if self._gateways.pop((key.namespace, key.name), None) is not None:
+                self._version += 1
                 self._reattach(self._gateway_dependents(key.namespace, key.name))
         elif kind == LISTENERSET:
             self._put_set(key.namespace, key.name, None)
         elif kind == NAMESPACE:
             if self._namespaces.pop(key.name, None) is not None:
+                self._version += 1
                 self._reattach(self._namespace_dependents(key.name))
         else:
             self._drop_route(key)
@@ -224,6 +238,7 @@ class Topology:
         old = self._sets.get((namespace, name))
         if old == new:
             return
+        self._version += 1
         if old is not None and old.parent is not None:
             _drop(self._sets_of, old.parent, (namespace, name))
         if new is None:

@@ -17,9 +17,9 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from policies import unique_hostnames
 from tests.cluster.test_watch import FAST, TOKEN
-from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, eventually, tls_route
+from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, client_for, eventually, tls_route
 from tests.support import admission_review, make_view
-from webhook.cluster.client import Endpoint, KubeClient
+from webhook.cluster.client import KubeClient
 from webhook.cluster.leases import ClaimMetrics, LeaseStore, lease_name
 from webhook.cluster.reservations import ReservingView
 from webhook.cluster.watch import ClusterWatch, ViewMetrics
@@ -70,15 +70,12 @@ async def replicas(
 ) -> AsyncIterator[list[Replica]]:
     server = await aiohttp_server(fake.app())
 
-    async def headers() -> dict[str, str]:
-        return {"Authorization": f"Bearer {TOKEN}"}
-
     made: list[Replica] = []
     watches: list[ClusterWatch] = []
     kubes: list[KubeClient] = []
     engine = Engine([POLICY], Config.defaults([POLICY]))
     for i in range(count):
-        kube = KubeClient(Endpoint(str(server.make_url("/")).rstrip("/"), True), headers)
+        kube = client_for(server, TOKEN)
         kubes.append(kube)
         view = ReservingView(make_view(synced=False), 30.0)
         registry = CollectorRegistry()

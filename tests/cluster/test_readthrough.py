@@ -17,9 +17,15 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 import policies
 from policies.gateway.indexes import INDEXES
 from tests.cluster.test_watch import FAST, TOKEN
-from tests.fake_apiserver import EDGE_CLASS, EDGE_GATEWAY, FakeApiServer, eventually, tls_route
+from tests.fake_apiserver import (
+    EDGE_CLASS,
+    EDGE_GATEWAY,
+    FakeApiServer,
+    client_for,
+    eventually,
+    tls_route,
+)
 from tests.support import SHARED_DATA, admission_review, make_view
-from webhook.cluster.client import Endpoint, KubeClient
 from webhook.cluster.readthrough import ReadMetrics, ReadThrough
 from webhook.cluster.reservations import ReservingView
 from webhook.cluster.watch import ClusterWatch, ViewMetrics
@@ -56,10 +62,7 @@ async def replica(
 ) -> AsyncIterator[Replica]:
     server = await aiohttp_server(fake.app())
 
-    async def headers() -> dict[str, str]:
-        return {"Authorization": f"Bearer {TOKEN}"}
-
-    kube = KubeClient(Endpoint(str(server.make_url("/")).rstrip("/"), True), headers)
+    kube = client_for(server, TOKEN)
     view = ReservingView(make_view(synced=False), 30.0)
     registry = CollectorRegistry()
     watch = ClusterWatch(kube, view, FAST, ViewMetrics(registry), rng=random.Random(3))

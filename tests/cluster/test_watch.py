@@ -22,9 +22,8 @@ from policies import unique_hostnames
 from policies.gateway.claims import CLUSTER
 from policies.gateway.model import Route
 from policies.gateway.topology import Topology, claims_of
-from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, eventually, tls_route
+from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, client_for, eventually, tls_route
 from tests.support import admission_review, claimants, make_view
-from webhook.cluster.client import Endpoint, KubeClient
 from webhook.cluster.reservations import ReservingView
 from webhook.cluster.watch import ClusterWatch, ViewMetrics, WatchSettings, rbac_rules
 from webhook.core.config import Config
@@ -100,10 +99,7 @@ async def live(
 ) -> AsyncIterator[Live]:
     server = await aiohttp_server(fake.app())
 
-    async def headers() -> dict[str, str]:
-        return {"Authorization": f"Bearer {TOKEN}"}
-
-    client = KubeClient(Endpoint(str(server.make_url("/")).rstrip("/"), True), headers)
+    client = client_for(server, TOKEN)
     clock = Clock()
     view = ReservingView(make_view(synced=False), 30.0, clock)
     registry = CollectorRegistry()
@@ -504,10 +500,7 @@ async def test_the_view_metrics_join_the_servers_registry(
 ) -> None:
     server = await aiohttp_server(fake.app())
 
-    async def headers() -> dict[str, str]:
-        return {"Authorization": f"Bearer {TOKEN}"}
-
-    client = KubeClient(Endpoint(str(server.make_url("/")).rstrip("/"), True), headers)
+    client = client_for(server, TOKEN)
     served = Metrics()
     store = make_view(synced=False)
     metrics = ViewMetrics(served.registry, objects=served.view_objects)

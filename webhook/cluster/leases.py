@@ -136,16 +136,12 @@ class LeaseStore:
                     return "created", None
                 return await self._judge(lock, existing, holds, dry_run=True)
             try:
-                await self.client.write_json(
-                    "POST", self.collection, self._lease(lock, name), self.timeout_seconds
-                )
+                await self._create(lock, name)
                 return "created", None
             except Conflict:
                 existing = await self._get(name)
                 if existing is None:  # deleted between our create and our read: once more
-                    await self.client.write_json(
-                        "POST", self.collection, self._lease(lock, name), self.timeout_seconds
-                    )
+                    await self._create(lock, name)
                     return "created", None
                 return await self._judge(lock, existing, holds, dry_run=False)
         except FAILURES as exc:
@@ -230,6 +226,10 @@ class LeaseStore:
                 await self.sweep(holds)
             except FAILURES as exc:
                 log.warning("claim sweep failed: %s", exc)
+
+    async def _create(self, lock: Lock, name: str) -> None:
+        lease = self._lease(lock, name)
+        await self.client.write_json("POST", self.collection, lease, self.timeout_seconds)
 
     async def _get(self, name: str) -> dict[str, Any] | None:
         try:

@@ -96,18 +96,16 @@ class ReservingView:
 
     def unreserve(self, review: Review) -> None:
         """Drop the reservation an admission made (its claim was refused after all)."""
-        obj = review.object
-        key = key_of(obj, review.namespace) if obj is not None else None
-        if key is not None:
-            key = key._replace(name=key.name or review.name)
-            self._release(key)
+        if review.object is not None:
+            obj = _identified(review.object, review.namespace, review.name)
+            key = key_of(obj)
+            if key is not None:
+                self._release(key)
 
     def reserve(self, obj: JSONObject, namespace: str | None = None, name: str = "") -> bool:
         """Hold the object until the watch shows it or hold_seconds pass (False: nothing held)."""
-        meta = dict(metadata(obj))
-        meta["name"] = meta.get("name") or name
-        meta["namespace"] = meta.get("namespace") or namespace or ""
-        obj = {**obj, "metadata": meta}
+        obj = _identified(obj, namespace, name)
+        meta = metadata(obj)
         key = key_of(obj)
         self._live()
         if key is None or not meta["name"]:
@@ -155,6 +153,15 @@ class ReservingView:
             if self._held.get(old.key) is old:
                 self._release(old.key)
         return bool(self._held)
+
+
+def _identified(obj: JSONObject, namespace: str | None, name: str) -> JSONObject:
+    """The object with the name and namespace of its request where it has none of its own
+    (a CREATE with generateName, a namespace taken from the request)."""
+    meta = dict(metadata(obj))
+    meta["name"] = meta.get("name") or name
+    meta["namespace"] = meta.get("namespace") or namespace or ""
+    return {**obj, "metadata": meta}
 
 
 def _union(watched: Sequence[JSONObject], pending: Sequence[JSONObject]) -> list[JSONObject]:

@@ -178,7 +178,8 @@ def _admission(
             state.metrics.refused(endpoint, 400)
             return error(400, str(exc))
         notes = await state.prepare(review) if state.prepare is not None else []
-        view = state.watched if endpoint == "mutate" and state.watched else state.view
+        watched = state.watched if endpoint == "mutate" else None
+        view = watched if watched is not None else state.view  # not `or`: a view has a len()
         outcome = await decide(review, view)
         if not outcome.allowed and state.confirm is not None and await state.confirm(review):
             review = dataclasses.replace(review)  # a fresh per-request memo
