@@ -17,8 +17,9 @@ import pytest
 import trustme
 from aiohttp import ClientError, ClientSession, TCPConnector
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from prometheus_client.parser import text_string_to_metric_families
-from pytest_aiohttp.plugin import AiohttpServer
+from pytest_aiohttp import AiohttpServer
 
 import policies
 from tests.cluster.test_client import kubeconfig
@@ -107,7 +108,7 @@ def test_a_mistyped_key_path_stops_serve_and_writes_nothing(
     serve_args = ["serve", "--port", "1", "--tls-cert", str(real / "tls.crt"), "--tls-key"]
     assert main([*serve_args, str(typo)]) == 2
     assert capsys.readouterr().err == (
-        f"edgeguard: error: tls.kye not found: {typo} (--tls-key); the certificate and its key "
+        f"edgeguard: error: tls.key not found: {typo} (--tls-key); the certificate and its key "
         "must both exist\n"
     )
     assert _snapshot(real) == before
@@ -155,8 +156,49 @@ def test_a_key_that_does_not_match_stops_serve(
     assert main([*loopback(), "--tls-cert", str(cert), "--tls-key", str(key)]) == 2
     assert capsys.readouterr().err == (
         f"edgeguard: error: cannot load serving certificate {cert} with key {key}: "
-        "KEY_VALUES_MISMATCH (the key does not belong to the certificate)\n"
+        "the key does not belong to the certificate\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        (
+            "cert-garbage",
+            "the certificate file: it holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+        ),
+        ("key-is-cert", "the key file holds no PEM private key (-----BEGIN ... PRIVATE KEY-----)"),
+        ("key-encrypted", "the key file holds an encrypted key (edgeguard needs it unencrypted)"),
+    ],
+)
+def test_an_unloadable_certificate_or_key_stops_serve_naming_the_cause(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], broken: str, reason: str
+) -> None:
+    args = ["certs", "generate", "--service", "s", "--namespace", "n", "--out", str(tmp_path)]
+    assert main(args) == 0
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    if broken == "cert-garbage":
+        cert = tmp_path / "garbage.crt"
+        cert.write_text("garbage\n")
+    elif broken == "key-is-cert":
+        key = tmp_path / "tls.crt"
+    else:
+        private = serialization.load_pem_private_key(key.read_bytes(), password=None)
+        key = tmp_path / "encrypted.key"
+        key.write_bytes(
+            private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(b"secret"),
+            )
+        )
+    before = _snapshot(tmp_path)
+    capsys.readouterr()
+    assert main([*loopback(), "--tls-cert", str(cert), "--tls-key", str(key)]) == 2
+    assert capsys.readouterr().err == (
+        f"edgeguard: error: cannot load serving certificate {cert} with key {key}: {reason}\n"
+    )
+    assert _snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize("broken", ["missing", "not a certificate"])
@@ -174,7 +216,8 @@ def test_an_unreadable_client_ca_stops_serve(
     reason = (
         f"cannot read client CA {client_ca}: No such file or directory"
         if broken == "missing"
-        else f"cannot load client CA {client_ca}: NO_CERTIFICATE_OR_CRL_FOUND"
+        else f"cannot load client CA {client_ca}: it holds no PEM certificate "
+        "(-----BEGIN CERTIFICATE-----)"
     )
     assert capsys.readouterr().err == f"edgeguard: error: {reason}\n"
 

@@ -181,13 +181,14 @@ def dev_certificates_needed(settings: ServeSettings) -> bool:
     defaults = (cert, key) == (DEFAULT_TLS_CERT, DEFAULT_TLS_KEY)
     if any(present) or not (defaults or settings.dev_certs):
         flag, missing = ("--tls-key", key) if present[0] else ("--tls-cert", cert)
+        what = DEFAULT_TLS_KEY.name if present[0] else DEFAULT_TLS_CERT.name
         hint = (
             "the certificate and its key must both exist"
             if any(present)
             else f"development certificates are made only at the default paths "
             f"({DEFAULT_TLS_CERT}, {DEFAULT_TLS_KEY}) or with --dev-certs"
         )
-        raise StartupError(f"{missing.name} not found: {missing} ({flag}); {hint}")
+        raise StartupError(f"{what} not found: {missing} ({flag}); {hint}")
     return True
 
 

@@ -14,6 +14,8 @@ import ssl
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 
 log = logging.getLogger("edgeguard.certs")
 
@@ -87,9 +89,12 @@ class CertWatcher:
             return False
         self._digest = digest
         inner = self._configured()
+        certificate, problem = _pair(contents[0], contents[1])
+        if certificate is None:
+            self._fail(self._pair_problem(problem))
+            return False
         try:
             inner.load_cert_chain(self.cert_path, self.key_path)
-            certificate = x509.load_pem_x509_certificate(contents[0])
         except ssl.SSLError as exc:
             self._fail(self._pair_problem(_ssl_reason(exc)))
             return False
@@ -98,9 +103,16 @@ class CertWatcher:
             return False
         if self.client_ca is not None:
             try:
+                x509.load_pem_x509_certificates(contents[2])
                 inner.load_verify_locations(cafile=self.client_ca)
             except (ssl.SSLError, OSError, ValueError) as exc:
-                reason = _ssl_reason(exc) if isinstance(exc, ssl.SSLError) else str(exc)
+                reason = (
+                    _ssl_reason(exc)
+                    if isinstance(exc, ssl.SSLError)
+                    else NO_CERTIFICATE
+                    if isinstance(exc, ValueError)
+                    else str(exc)
+                )
                 self._fail(f"cannot load client CA {self.client_ca}: {reason}")
                 return False
         self._current, self._certificate, self._last_error = inner, certificate, None
@@ -162,7 +174,30 @@ class CertWatcher:
         return ctx
 
 
+NO_CERTIFICATE = "it holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+MISMATCH = "the key does not belong to the certificate"
+
+
+def _pair(cert_pem: bytes, key_pem: bytes) -> tuple[x509.Certificate, str] | tuple[None, str]:
+    """The leaf certificate of a PEM chain and its unencrypted key, checked to belong together
+    in edgeguard's words (OpenSSL's, such as "PEM lib", name no file and no cause)."""
+    try:
+        leaf = x509.load_pem_x509_certificates(cert_pem)[0]
+    except ValueError:
+        return None, f"the certificate file: {NO_CERTIFICATE}"
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except TypeError:
+        return None, "the key file holds an encrypted key (edgeguard needs it unencrypted)"
+    except (ValueError, UnsupportedAlgorithm):
+        return None, "the key file holds no PEM private key (-----BEGIN ... PRIVATE KEY-----)"
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*spki) != leaf.public_key().public_bytes(*spki):
+        return None, MISMATCH
+    return leaf, ""
+
+
 def _ssl_reason(exc: ssl.SSLError) -> str:
     if exc.reason == "KEY_VALUES_MISMATCH":
-        return "KEY_VALUES_MISMATCH (the key does not belong to the certificate)"
+        return MISMATCH
     return str(exc.reason or exc)
