@@ -22,7 +22,7 @@ from webhook.core.decision import Decision, PatchOp, errored
 from webhook.core.kinds import GroupKind
 from webhook.core.locks import Lock
 from webhook.core.outcome import Outcome, PolicyResult, Result
-from webhook.core.policy import Mode, Need, Policy
+from webhook.core.policy import Deferred, Mode, Need, Policy
 from webhook.core.review import Review
 from webhook.core.view import ClusterView
 
@@ -79,7 +79,7 @@ class Engine:
         all at once; the others then run without an await, so that what follows the verdict
         (the view holding an admitted claim) sees the state they decided on."""
         pending = [
-            (policy, chosen)
+            (policy, chosen, policy.deferred)
             for policy, chosen in self._active(self._validating, review)
             if policy.deferred is not None
         ]
@@ -87,9 +87,9 @@ class Engine:
             return self.validate(review, view)
         stale = view.stale_kinds()
         decided = await asyncio.gather(
-            *(self._run_deferred(p, chosen, review, view, stale) for p, chosen in pending)
+            *(self._run_deferred(d, p, chosen, review, view, stale) for p, chosen, d in pending)
         )
-        ahead = {policy.name: d for (policy, _), d in zip(pending, decided, strict=True)}
+        ahead = {policy.name: d for (policy, _, _), d in zip(pending, decided, strict=True)}
         return self.validate(review, view, ahead)
 
     async def mutate_async(self, review: Review, view: ClusterView) -> Outcome:
@@ -180,11 +180,11 @@ class Engine:
         try:
             return policy(review, view, chosen.settings)
         except Exception as exc:
-            log.exception("policy %s raised on %s %s", policy.name, review.kind, review.name)
-            return errored(exc)
+            return _crashed(policy, review, exc)
 
     async def _run_deferred(
         self,
+        deferred: Deferred,
         policy: Policy,
         chosen: PolicyConfig,
         review: Review,
@@ -192,13 +192,12 @@ class Engine:
         stale: frozenset[GroupKind],
     ) -> Decision:
         unsure = self._unsure(policy, view, stale)
-        if unsure is not None or policy.deferred is None:
-            return unsure or self._run(policy, chosen, review, view, stale)
+        if unsure is not None:
+            return unsure
         try:
-            return await policy.deferred(review, view, chosen.settings)
+            return await deferred(review, view, chosen.settings)
         except Exception as exc:
-            log.exception("policy %s raised on %s %s", policy.name, review.kind, review.name)
-            return errored(exc)
+            return _crashed(policy, review, exc)
 
     def _unsure(
         self, policy: Policy, view: ClusterView, stale: frozenset[GroupKind]
@@ -227,6 +226,12 @@ class Engine:
             return None
         kinds = ", ".join(sorted(map(str, affected)))
         return STALE.format(kinds=kinds, seconds=self.config.view.stale_seconds)
+
+
+def _crashed(policy: Policy, review: Review, exc: Exception) -> Decision:
+    """A policy that raised: logged with its traceback, and its decision is the error's."""
+    log.exception("policy %s raised on %s %s", policy.name, review.kind, review.name)
+    return errored(exc)
 
 
 def _patch(obj: Mapping[str, Any], ops: Iterable[PatchOp]) -> Any:

@@ -228,7 +228,10 @@ def claim_step(
         if not locks:
             return outcome
         refusal = await leases.acquire(locks, holds, review.dry_run)
-        return outcome if refusal is None else refused(outcome, locks[0].policy, refusal)
+        if refusal is None:
+            return outcome
+        view.unreserve(review)  # admitted (and reserved) by the verdict, refused by its claim
+        return refused(outcome, locks[0].policy, refusal)
 
     return settle
 
@@ -311,7 +314,6 @@ async def _serve(
         max_body=settings.max_body,
         body_seconds=settings.body_seconds,
         admitted=live.admitted if live else None,
-        unreserve=live.unreserve if live else None,
         watched=live.memory if live else None,
         client_names=frozenset(settings.client_names),
     )

@@ -87,7 +87,6 @@ async def replicas(
             engine,
             view,
             admitted=view.admitted,
-            unreserve=view.unreserve,
             watched=view.memory,
             settle=claim_step(engine, view, leases),
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientResponse, ClientSession, ClientTimeout, TCPConnector
+from aiohttp import ClientError, ClientResponse, ClientSession, ClientTimeout, TCPConnector
 
 log = logging.getLogger("edgeguard.kubeclient")
 
@@ -25,6 +25,7 @@ SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 ENVIRONMENT = ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
 # A page of a list (limit=500) answers in well under a second; a watch has no total limit.
 REQUEST_SECONDS = 60.0
+WRITTEN = (200, 201, 202)  # the statuses of a write that took effect
 # How often a kubeconfig's credentials are re-read (exec plugins without an expiry are re-run).
 CREDENTIAL_REFRESH_SECONDS = 60.0
 Headers = Callable[[], Awaitable[dict[str, str]]]
@@ -57,6 +58,10 @@ class Conflict(ApiError):
     a resourceVersion that is no longer current (reason Conflict)."""
 
 
+# What an API call can fail with: an error status, a connection lost or refused, a deadline.
+FAILURES = (ApiError, ClientError, OSError, TimeoutError, ValueError)
+
+
 class Gone(ApiError):
     """410: the resourceVersion or continue token is older than the server keeps."""
 
@@ -83,9 +88,14 @@ class KubeClient:
     async def close(self) -> None:
         await self._session.close()
 
-    async def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+    async def get_json(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        timeout: float = REQUEST_SECONDS,
+    ) -> Any:
         """The decoded JSON body of a GET; ApiError on any status but 200."""
-        async with asyncio.timeout(REQUEST_SECONDS), await self.open(path, params) as response:
+        async with asyncio.timeout(timeout), await self.open(path, params) as response:
             return json.loads(await response.read())
 
     async def write_json(
@@ -94,36 +104,36 @@ class KubeClient:
         """POST, PUT or DELETE with a JSON body; the decoded answer, or ApiError."""
         data = json.dumps(body).encode() if body is not None else None
         async with asyncio.timeout(timeout):
-            response = await self._session.request(
-                method,
-                self.endpoint.host + path,
-                data=data,
-                headers={**await self._headers(), "Content-Type": "application/json"},
-                proxy=self.endpoint.proxy,
-                server_hostname=self.endpoint.server_hostname,
-            )
+            response = await self._send(method, path, WRITTEN, data=data, json_body=True)
             async with response:
                 raw = await response.read()
-                if response.status not in (200, 201, 202):
-                    message, reason = _status_fields(raw)
-                    raise ApiError.of(response.status, message, reason)
-                return json.loads(raw) if raw else None
-
-    async def read_json(self, path: str, timeout: float) -> Any:
-        """A GET with its own (short) deadline; ApiError on any status but 200."""
-        async with asyncio.timeout(timeout), await self.open(path) as response:
-            return json.loads(await response.read())
+            return json.loads(raw) if raw else None
 
     async def open(self, path: str, params: Mapping[str, str] | None = None) -> ClientResponse:
         """A GET whose body is still to be read (a watch stream); the caller closes it."""
-        response = await self._session.get(
+        return await self._send("GET", path, (200,), params=params)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        ok: tuple[int, ...],
+        params: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        json_body: bool = False,
+    ) -> ClientResponse:
+        """The response to one request, its body unread; ApiError on a status not in `ok`."""
+        headers = await self._headers()
+        response = await self._session.request(
+            method,
             self.endpoint.host + path,
             params=params,
-            headers=await self._headers(),
+            data=data,
+            headers={**headers, "Content-Type": "application/json"} if json_body else headers,
             proxy=self.endpoint.proxy,
             server_hostname=self.endpoint.server_hostname,
         )
-        if response.status != 200:
+        if response.status not in ok:
             async with response:
                 message, reason = _status_fields(await response.read())
                 raise ApiError.of(response.status, message, reason)

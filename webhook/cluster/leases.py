@@ -31,10 +31,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import ClientError
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from webhook.cluster.client import ApiError, Conflict, KubeClient, NotFound
+from webhook.cluster.client import FAILURES, Conflict, KubeClient, NotFound
 from webhook.core.locks import Lock
 from webhook.core.outcome import Outcome, PolicyResult, Result
 
@@ -54,8 +53,6 @@ DEFAULT_GRACE_SECONDS = 30.0
 # One claim's round trip, well under the webhook's timeoutSeconds (5 s in the manifests).
 DEFAULT_TIMEOUT_SECONDS = 2.0
 Holds = Callable[[Lock], bool]
-# What an API call can fail with: an error status, a connection lost or refused, a deadline.
-FAILURES = (ApiError, ClientError, OSError, TimeoutError, ValueError)
 
 
 def lease_name(lock: Lock) -> str:
@@ -194,8 +191,8 @@ class LeaseStore:
     async def sweep(self, holds: Holds) -> int:
         """Delete the claim Leases whose holder no longer claims them, past the grace period;
         how many were deleted."""
-        listed = await self.client.read_json(
-            f"{self.collection}?labelSelector={LABEL}", self.timeout_seconds * 5
+        listed = await self.client.get_json(
+            f"{self.collection}?labelSelector={LABEL}", timeout=self.timeout_seconds * 5
         )
         released = 0
         now = self.clock()
@@ -233,8 +230,8 @@ class LeaseStore:
 
     async def _get(self, name: str) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = await self.client.read_json(
-                f"{self.collection}/{name}", self.timeout_seconds
+            found: dict[str, Any] = await self.client.get_json(
+                f"{self.collection}/{name}", timeout=self.timeout_seconds
             )
         except NotFound:
             return None

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter
 
-from webhook.cluster.leases import FAILURES
+from webhook.cluster.client import FAILURES
 from webhook.cluster.memory import slim
 from webhook.cluster.reservations import ReservingView
 from webhook.cluster.watch import ClusterWatch

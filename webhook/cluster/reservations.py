@@ -68,7 +68,10 @@ class ReservingView:
 
     def list(self, kind: GroupKind, namespace: str | None = None) -> Sequence[JSONObject]:
         watched = self.memory.list(kind, namespace)
-        return _union(watched, self._pending.list(kind, namespace)) if self._live() else watched
+        # Every allowed write is reserved, so something is nearly always pending: merge only
+        # when this kind (in this namespace) has a pending object.
+        pending = self._pending.list(kind, namespace) if self._live() else ()
+        return _union(watched, pending) if pending else watched
 
     def derived(self, kind: type[DerivedT]) -> DerivedT:
         return self._pending.derived(kind) if self._live() else self.memory.derived(kind)

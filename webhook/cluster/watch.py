@@ -210,7 +210,7 @@ class ClusterWatch:
             path += f"/namespaces/{namespace}"
         path += f"/{info.resource}" + (f"/{name}" if name else "")
         try:
-            found = _mapping(await self._client.read_json(path, timeout))
+            found = _mapping(await self._client.get_json(path, timeout=timeout))
         except NotFound:
             return []
         items = [found] if name else list(found.get("items") or ())

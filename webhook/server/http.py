@@ -58,8 +58,6 @@ class ServerState:
     # Takes the claims an allowed validating verdict relies on through the API server (other
     # replicas): the verdict as it stands then (webhook.cluster.leases). Runs after `admitted`.
     settle: Callable[[Review, Outcome], Awaitable[Outcome]] | None = None
-    # Undoes `admitted` when `settle` refuses what was reserved.
-    unreserve: Callable[[Review], object] | None = None
     # What /mutate reads: the watched objects, never another request's reservation (a forged
     # or refused admission must not change what is injected into a certificate).
     watched: ClusterView | None = None
@@ -191,10 +189,7 @@ def _admission(
         if endpoint == "validate" and state.admitted is not None:
             state.admitted(review, outcome.allowed)
         if endpoint == "validate" and state.settle is not None and outcome.allowed:
-            settled = await state.settle(review, outcome)
-            if not settled.allowed and state.unreserve is not None:
-                state.unreserve(review)
-            outcome = settled
+            outcome = await state.settle(review, outcome)
         answer = dump_json(admission_response(review, outcome))
         seconds = time.perf_counter() - start
         state.metrics.observe(endpoint, review, outcome, seconds)
