@@ -15,16 +15,18 @@ OpenBaoCluster with ACME or tlsPassthrough: they need a passthrough listener it 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from policies.gateway.attachment import Attachment, ParentAttachment, Reason
 from policies.gateway.backend_tls import BackendTLS
 from policies.gateway.model import Gateway
-from policies.gateway.refs import backend_refs
-from policies.gateway.request import attachment_of, missing_parents
+from policies.gateway.refs import BackendRef
+from policies.gateway.request import attachment_of, backends_of, missing_parents
 from policies.gateway.status import CONDITION_FIELDS, condition, reported, supported_features
 from policies.gateway.topology import with_topology
+from policies.passthrough import workload_needs_passthrough
+from policies.termination import makes_backend_tls
 from webhook.core.decision import Decision, allowed, verdict
 from webhook.core.json import JSONObject
 from webhook.core.kinds import (
@@ -92,16 +94,17 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
     attachment = attachment_of(review, view)
     if attachment is None or not attachment.parents:
         return allowed()
-    shared = object_features(obj, review.group_kind, view)
+    shared = object_features(obj, review.group_kind, view, backends_of(review))
     gateways: dict[tuple[str, str], OnGateway] = {}
     findings: list[str] = []
     for parent in attachment.parents:
         if parent.reason in (Reason.MESH, Reason.INVALID_KIND):
             continue  # no Gateway involved, or route-references' InvalidKind
-        where = place(parent)
+        where = parent.parent.where
         gateway = parent.gateway
         if gateway is None:
-            if not passthrough_warns(obj, review.group_kind):
+            # tls-passthrough already says so for the workloads it checks: said once, there.
+            if not workload_needs_passthrough(obj, review.group_kind):
                 findings.append(missing_parent(where, parent, noun(review.group_kind)))
             continue
         entry = gateways.setdefault(
@@ -137,28 +140,12 @@ def readiness_needs(review: Review, view: ClusterView) -> list[Need]:
     return needs
 
 
-def place(parent: ParentAttachment) -> str:
-    ref = parent.parent
-    return f"{ref.path} ({ref.target}{ref.selection()})"
-
-
 def noun(kind: GroupKind) -> str:
     if kind == POOL:
         return "this Pool's route"
     if kind == OPENBAO_CLUSTER:
         return "this OpenBaoCluster's route"
     return f"this {kind.kind}"
-
-
-def passthrough_warns(obj: JSONObject, kind: GroupKind) -> bool:
-    """Whether tls-passthrough already warns that the object's Gateway is not in the cluster
-    (a Pool, or an OpenBaoCluster that needs passthrough): said once, there."""
-    if kind == POOL:
-        return True
-    if kind == OPENBAO_CLUSTER:
-        acme = dig(obj, "spec", "tls", "mode") == "ACME"
-        return acme or dig(obj, "spec", "gateway", "tlsPassthrough") is True
-    return False
 
 
 def missing_parent(where: str, parent: ParentAttachment, what: str) -> str:
@@ -187,7 +174,9 @@ def missing_parent(where: str, parent: ParentAttachment, what: str) -> str:
 # --- what the object needs -----------------------------------------------------------------
 
 
-def object_features(obj: JSONObject, kind: GroupKind, view: ClusterView) -> list[Wanted]:
+def object_features(
+    obj: JSONObject, kind: GroupKind, view: ClusterView, refs: Sequence[BackendRef]
+) -> list[Wanted]:
     """The features the object needs of every Gateway it names: its route kind's, and
     BackendTLSPolicy when the hop to its backends is TLS (HTTP and gRPC routes; TLSRoutes only
     where a listener terminates, see `parent_needs`)."""
@@ -199,7 +188,7 @@ def object_features(obj: JSONObject, kind: GroupKind, view: ClusterView) -> list
     elif kind in ROUTE_FEATURES:
         needs.append(Wanted(ROUTE_FEATURES[kind], "the route's own kind"))
     if kind in (HTTPROUTE, GRPCROUTE, OPENBAO_CLUSTER):
-        needs += backend_tls_features(obj, view)
+        needs += backend_tls_features(refs, view)
     return needs
 
 
@@ -215,8 +204,7 @@ def openbao_features(obj: JSONObject) -> list[Wanted]:
             "without spec.gateway.tlsPassthrough: true the OpenBao operator creates an HTTPRoute",
         )
     ]
-    tls = dig(obj, "spec", "tls", "enabled") is True
-    if tls and dig(gateway, "backendTLS", "enabled") is not False:
+    if makes_backend_tls(obj):
         needs.append(
             Wanted(
                 BACKEND_TLS_FEATURE,
@@ -228,11 +216,11 @@ def openbao_features(obj: JSONObject) -> list[Wanted]:
     return needs
 
 
-def backend_tls_features(obj: JSONObject, view: ClusterView) -> list[Wanted]:
+def backend_tls_features(refs: Sequence[BackendRef], view: ClusterView) -> list[Wanted]:
     """BackendTLSPolicy, when a BackendTLSPolicy targets a backend Service of the object: a
     class without it would ignore that policy and send plain text."""
     index = view.derived(BackendTLS)
-    for ref in backend_refs(obj):
+    for ref in refs:
         if (ref.group, ref.kind) != ("", "Service"):
             continue
         names = index.policies(ref.namespace, ref.name)

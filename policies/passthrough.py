@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from policies.gateway.attachment import Attachment, ParentAttachment, Reason, Refusal, Refused
@@ -22,8 +23,8 @@ from policies.gateway.model import (
 )
 from policies.gateway.model import Gateway as GatewayModel
 from policies.gateway.model import ListenerSet as ListenerSetModel
-from policies.gateway.refs import backend_refs
-from policies.gateway.request import attachment_of, parent_needs, topology
+from policies.gateway.refs import BackendRef, backend_refs
+from policies.gateway.request import attachment_of, backends_of, parent_needs, topology
 from policies.gateway.services import passthrough_reason
 from policies.gateway.topology import with_topology
 from policies.termination import hop_needs, openbao_hop_problem, public_backend_warnings
@@ -39,6 +40,7 @@ from webhook.core.kinds import (
     POOL,
     SERVICE,
     TLSROUTE,
+    GroupKind,
 )
 from webhook.core.objects import ObjectKey, dig, key_of, metadata
 from webhook.core.policy import Need as ReadNeed
@@ -72,7 +74,7 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
         return allowed()  # deleting, or a finalizer being removed: nothing gets routed anew
     kind = review.group_kind
     if kind in (HTTPROUTE, GRPCROUTE):
-        return check_http_backends(obj, view)
+        return check_http_backends(obj, backends_of(review), view)
     if kind in (GATEWAY, LISTENERSET):
         if review.old_object is None:
             return allowed()
@@ -149,19 +151,19 @@ def tlsroute_need(obj: JSONObject, view: ClusterView, settings: Settings) -> str
     """Why this TLSRoute needs a Passthrough listener, or None when termination is fine."""
     if not settings.get(ALLOW_TERMINATE, False):
         return f"TLS termination for TLSRoutes is off (setting {ALLOW_TERMINATE}: false)"
-    reasons = backend_reasons(obj, view)
+    reasons = backend_reasons(backend_refs(obj), view)
     if not reasons:
         return None
     where, service, reason = reasons[0]
     return f"{where} names Service {service}, which requires TLS passthrough because {reason}"
 
 
-def check_http_backends(obj: JSONObject, view: ClusterView) -> Decision:
+def check_http_backends(obj: JSONObject, refs: Sequence[BackendRef], view: ClusterView) -> Decision:
     """Refuse a backend that needs passthrough; warn of an OpenBao backend whose hop from the
     Gateway would be plain HTTP (`termination`)."""
     kind = str(obj.get("kind", "route"))
     article = "an" if kind.startswith("HTTP") else "a"
-    reasons = backend_reasons(obj, view)
+    reasons = backend_reasons(refs, view)
     refused = frozenset(where for where, _, _ in reasons)
     return verdict(
         (
@@ -170,14 +172,14 @@ def check_http_backends(obj: JSONObject, view: ClusterView) -> Decision:
             f"backendRef and route the Service with a TLSRoute on a listener with {PASSTHROUGH}"
             for where, service, reason in reasons
         ),
-        public_backend_warnings(obj, view, refused),
+        public_backend_warnings(obj, view, refused, refs),
     )
 
 
-def backend_reasons(obj: JSONObject, view: ClusterView) -> list[tuple[str, str, str]]:
+def backend_reasons(refs: Sequence[BackendRef], view: ClusterView) -> list[tuple[str, str, str]]:
     """(field path, namespace/name, reason) of each backendRef whose Service needs passthrough."""
     found = []
-    for backend in backend_refs(obj):
+    for backend in refs:
         if (backend.group, backend.kind) != ("", "Service"):
             continue
         reason = passthrough_reason(view, backend.namespace, backend.name)
@@ -367,13 +369,19 @@ def _needs(
 def requires_passthrough(obj: JSONObject, view: ClusterView, settings: Settings) -> bool:
     kind = key_of(obj)
     group_kind = kind.group_kind if kind else None
-    if group_kind == POOL:
-        return True
-    if group_kind == OPENBAO_CLUSTER:
-        acme = dig(obj, "spec", "tls", "mode") == "ACME"
-        return acme or dig(obj, "spec", "gateway", "tlsPassthrough") is True
     if group_kind == TLSROUTE:
         return tlsroute_need(obj, view, settings) is not None
+    return group_kind is not None and workload_needs_passthrough(obj, group_kind)
+
+
+def workload_needs_passthrough(obj: JSONObject, kind: GroupKind) -> bool:
+    """An operator's workload that must stay the TLS endpoint: every Pool (Puppet's mTLS), an
+    OpenBaoCluster with ACME or spec.gateway.tlsPassthrough."""
+    if kind == POOL:
+        return True
+    if kind == OPENBAO_CLUSTER:
+        acme = dig(obj, "spec", "tls", "mode") == "ACME"
+        return acme or dig(obj, "spec", "gateway", "tlsPassthrough") is True
     return False
 
 

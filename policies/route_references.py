@@ -120,7 +120,7 @@ def parent_problem(
     attaches, is a mesh parent or one of the `extra` kinds, or names a parent not in the
     cluster yet)."""
     ref = parent.parent
-    where = f"{ref.path} ({ref.target}{ref.selection()})"
+    where = ref.where
     reason = parent.reason
     kind = GroupKind(ref.group, ref.kind)
     invalid = reason is Reason.INVALID_KIND or (reason is Reason.MESH and not ref.is_mesh)

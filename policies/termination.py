@@ -14,9 +14,11 @@ warning: the policy may be applied next.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from policies.gateway.backend_tls import BackendTLS
 from policies.gateway.model import holder_of
-from policies.gateway.refs import backend_refs
+from policies.gateway.refs import PUBLIC_SUFFIX, BackendRef, backend_refs
 from webhook.core.json import JSONObject
 from webhook.core.kinds import BACKENDTLSPOLICY, OPENBAO_CLUSTER
 from webhook.core.objects import ObjectKey, dig, key_of, metadata
@@ -24,7 +26,6 @@ from webhook.core.policy import Need
 from webhook.core.view import ClusterView
 
 MAX_NAMED = 10  # backendRefs warned of in one answer; the rest are counted
-PUBLIC_SUFFIX = "-public"
 CA_SUFFIX = "-tls-ca"  # the ConfigMap with the CA of an OperatorManaged OpenBao
 
 
@@ -72,17 +73,20 @@ def openbao_hop_problem(obj: JSONObject, view: ClusterView) -> str | None:
 
 
 def public_backend_warnings(
-    obj: JSONObject, view: ClusterView, skip: frozenset[str] = frozenset()
+    obj: JSONObject,
+    view: ClusterView,
+    skip: frozenset[str] = frozenset(),
+    refs: Sequence[BackendRef] | None = None,
 ) -> list[str]:
     """A warning for each backendRef of a user's HTTP or gRPC route (not one the OpenBao
     operator made) to an OpenBao `<cluster>-public` Service that serves TLS and that no
     BackendTLSPolicy targets, nor will (the operator makes one for its own route). `skip`:
-    the field paths already refused."""
+    the field paths already refused; `refs`: the object's `backend_refs`, when already read."""
     key = key_of(obj)
     holder = holder_of(obj, key) if key is not None else None
     index = view.derived(BackendTLS)
     found = []
-    for ref in backend_refs(obj):
+    for ref in backend_refs(obj) if refs is None else refs:
         if (ref.group, ref.kind) != ("", "Service") or ref.path in skip:
             continue
         if not ref.name.endswith(PUBLIC_SUFFIX):

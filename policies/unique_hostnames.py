@@ -21,9 +21,10 @@ from policies.gateway.claims import (
     Slot,
     Unresolved,
     slot_id,
+    slot_of,
 )
 from policies.gateway.model import ANY_HOSTNAME, ListenerId, Route
-from policies.gateway.request import attachment_of, parent_needs, topology
+from policies.gateway.request import attachment_of, claims_for, parent_needs, topology
 from policies.gateway.topology import Topology, claims_of, with_topology
 from webhook.core.decision import Decision, allowed, verdict
 from webhook.core.hostnames import is_wildcard, parent_wildcards
@@ -105,7 +106,7 @@ def check(review: Review, view: ClusterView, settings: Settings) -> Decision:
     kept = old_claims(review, topo)
     pools = pool_findings(route, review, topo)
     search = Search(topo, route, scope, kept, frozenset(pools))
-    search.run(claims_of(route, attachment))
+    search.run(claims_for(review, view))
     findings = [*pools.values(), *search.findings()]
     messages: list[str] = []
     warnings: list[str] = []
@@ -382,7 +383,7 @@ def locks(review: Review, view: ClusterView, settings: Settings) -> list[Lock]:
     holder = holder_id(route.holder)
     found: dict[tuple[str, str], Lock] = {}
     merging = route.kind in MERGING_KINDS and not enforce_http
-    for claim in [] if merging else claims_of(route, attachment):
+    for claim in [] if merging else claims_for(review, view):
         slot = claim.slot
         if (slot == CLUSTER) != (scope == "cluster"):
             continue
@@ -414,8 +415,7 @@ def holds(view: ClusterView, scope: str, value: str, holder: str) -> bool:
             other == key or _holder_of(topo, other) == key
             for other in topo.pools(namespace, value)
         )
-    slot = topo.slot(scope)
-    return slot is not None and key in topo.exact(slot, value)
+    return key in topo.exact(slot_of(scope), value)
 
 
 def _holder_of(topo: Topology, key: ObjectKey) -> ObjectKey | None:

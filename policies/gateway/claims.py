@@ -48,6 +48,18 @@ def slot_id(slot: Slot) -> str:
     return str(slot)
 
 
+def slot_of(ident: str) -> Slot:
+    """The slot a `slot_id` names (read back from a Lease). Kubernetes names hold no '/', so
+    the split is exact; any other text is returned as is, a slot nothing is ever filed in."""
+    prefix, _, rest = ident.partition("/")
+    parts = rest.split("/")
+    if prefix == "listener" and len(parts) == 4:
+        return ListenerId(*parts)
+    if prefix == "parent" and len(parts) == 4:
+        return Unresolved(parts[0], parts[1], parts[2], parts[3] or None)
+    return ident
+
+
 class Claim(NamedTuple):
     hostname: str  # effective and normalized; ANY_HOSTNAME for every name of the listener
     slot: Slot

@@ -249,6 +249,11 @@ class Parent:
         section = f", sectionName {self.section!r}" if self.section else ""
         return section + (f", port {self.port}" if self.port is not None else "")
 
+    @property
+    def where(self) -> str:
+        """The reference as findings name it: `spec.parentRefs[0] (Gateway ns/name, ...)`."""
+        return f"{self.path} ({self.target}{self.selection()})"
+
 
 @dataclass(frozen=True, slots=True)
 class Route:

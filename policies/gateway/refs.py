@@ -16,6 +16,9 @@ from webhook.core.json import JSONObject
 from webhook.core.kinds import OPENBAO_CLUSTER, POOL, group_kind_of
 from webhook.core.objects import as_list, dig, metadata
 
+# The Service the OpenBao operator makes for a cluster's Gateway route: `<cluster>-public`.
+PUBLIC_SUFFIX = "-public"
+
 
 @dataclass(frozen=True, slots=True)
 class BackendRef:
@@ -42,7 +45,8 @@ def backend_refs(
     if gk == POOL:
         return [BackendRef("", "Service", own, name)] if route_enabled(obj) else []
     if gk == OPENBAO_CLUSTER:
-        return [BackendRef("", "Service", own, f"{name}-public")] if route_enabled(obj) else []
+        public = BackendRef("", "Service", own, f"{name}{PUBLIC_SUFFIX}")
+        return [public] if route_enabled(obj) else []
     if gk not in ROUTE_KINDS:
         return []
     return [ref for ref in _route_backends(obj, own, mirrors) if ref is not None]

@@ -11,14 +11,18 @@ pending share it — the same answer.
 from __future__ import annotations
 
 from policies.gateway.attachment import Attachment, Reason
+from policies.gateway.claims import Claim
 from policies.gateway.model import Route
-from policies.gateway.topology import Topology
+from policies.gateway.refs import BackendRef, backend_refs
+from policies.gateway.topology import Topology, claims_of
 from webhook.core.kinds import GATEWAY, LISTENERSET
 from webhook.core.policy import Need
 from webhook.core.review import Review
 from webhook.core.view import ClusterView
 
 MEMO = "gateway.attachment"
+BACKENDS = "gateway.backends"
+CLAIMS = "gateway.claims"
 
 
 def topology(view: ClusterView) -> Topology:
@@ -37,6 +41,31 @@ def attachment_of(review: Review, view: ClusterView) -> Attachment | None:
     result = topo.attach(route) if route is not None else None
     review.memo[MEMO] = (topo, topo.version, result)
     return result
+
+
+def claims_for(review: Review, view: ClusterView) -> list[Claim]:
+    """The hostname claims of the reviewed object's attachment (`claims_of`), kept with that
+    attachment: the verdict and the claim step after it (the same view unchanged) share them."""
+    attachment = attachment_of(review, view)
+    if attachment is None:
+        return []
+    found = review.memo.get(CLAIMS)
+    if found is not None and found[0] is attachment:
+        claims: list[Claim] = found[1]
+        return claims
+    claims = claims_of(attachment.route, attachment)
+    review.memo[CLAIMS] = (attachment, claims)
+    return claims
+
+
+def backends_of(review: Review) -> list[BackendRef]:
+    """The reviewed object's backends (`backend_refs`, request mirrors left out), read once
+    per request for every policy that asks (the object does not change within a review)."""
+    found: list[BackendRef] | None = review.memo.get(BACKENDS)
+    if found is None:
+        obj = review.object
+        found = review.memo[BACKENDS] = backend_refs(obj) if obj is not None else []
+    return found
 
 
 def parent_needs(review: Review, view: ClusterView) -> list[Need]:

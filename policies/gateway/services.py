@@ -6,6 +6,7 @@ A Service requires passthrough when it belongs to an OpenVox Pool (Puppet's mTLS
 
 from __future__ import annotations
 
+from policies.gateway.refs import PUBLIC_SUFFIX
 from webhook.core.kinds import OPENBAO_CLUSTER, POOL, SERVICE
 from webhook.core.objects import dig, metadata
 from webhook.core.view import ClusterView
@@ -17,10 +18,10 @@ def passthrough_reason(view: ClusterView, namespace: str, service: str) -> str |
     """Why a Service needs TLS passthrough (a sentence), or None when it does not."""
     if view.get(POOL, namespace, service) is not None:
         return f"it is the Service of OpenVox Pool {namespace}/{service} (Puppet uses mTLS)"
-    if service.endswith("-public"):
-        cluster = view.get(OPENBAO_CLUSTER, namespace, service.removesuffix("-public"))
+    if service.endswith(PUBLIC_SUFFIX):
+        cluster = view.get(OPENBAO_CLUSTER, namespace, service.removesuffix(PUBLIC_SUFFIX))
         if cluster is not None and dig(cluster, "spec", "tls", "mode") == "ACME":
-            name = service.removesuffix("-public")
+            name = service.removesuffix(PUBLIC_SUFFIX)
             return f"it is the public Service of OpenBaoCluster {namespace}/{name} in ACME mode"
     svc = view.get(SERVICE, namespace, service)
     labels = metadata(svc).get("labels") if svc else None

@@ -26,7 +26,6 @@ from policies.gateway.claims import (
     Holders,
     Slot,
     Unresolved,
-    slot_id,
     union,
 )
 from policies.gateway.model import (
@@ -109,7 +108,6 @@ class Topology:
         self._backends: dict[tuple[str, str], dict[ObjectKey, None]] = {}
         self._pools: dict[tuple[str, str], dict[ObjectKey, None]] = {}
         self.index = ClaimIndex()
-        self._slots: dict[str, Slot] = {}  # slot_id -> slot, for claims read back from Leases
 
     # --- Lookup: what attachment reads ---------------------------------------------------------
 
@@ -148,13 +146,6 @@ class Topology:
     def covered(self, slot: Slot, wildcard: str) -> Holders:
         own = self.index.covered(slot, wildcard)
         return union(self.base.covered(slot, wildcard), own) if self.base is not None else own
-
-    def slot(self, ident: str) -> Slot | None:
-        """The slot a `slot_id` names, if any claim was ever filed there."""
-        found = self._slots.get(ident)
-        if found is None and self.base is not None:
-            return self.base.slot(ident)
-        return found
 
     def entry(self, key: ObjectKey) -> Entry | None:
         found = self._routes.get(key)
@@ -287,7 +278,6 @@ class Topology:
         self._routes[key] = Entry(route, attachment, claims, backends, pool_names)
         for claim in claims:
             self.index.add(claim)
-            self._slots.setdefault(slot_id(claim.slot), claim.slot)
         for hit in attachment.hits():
             self._on_listener.setdefault(hit.listener.id, {})[key] = None
         if not parents:
