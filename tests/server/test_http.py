@@ -330,10 +330,11 @@ async def test_decision_log_line_has_no_object_content(caplog: pytest.LogCapture
 def test_json_codec_gives_the_same_answers_with_or_without_orjson(
     fast: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from webhook.core import json as codec
     from webhook.server import http as server
 
     if not fast:
-        monkeypatch.setattr(server, "orjson", None)
+        monkeypatch.setattr(codec, "orjson", None)
     assert server.parse_json(b'{"a": [1, "\\u00e9", null]}') == {"a": [1, "é", None]}
     assert server.parse_json(b"[NaN]")[0] != 0  # the standard library's leniency, kept
     with pytest.raises(ValueError, match="Expecting value: line 1 column 1"):

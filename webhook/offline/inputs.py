@@ -18,13 +18,14 @@ from typing import IO
 from webhook.offline import kustomize
 from webhook.yamlio.manifests import (
     STDIN,
-    SUFFIXES,
     Document,
     Limits,
     ManifestError,
     Skipped,
+    expand,
     parse_all,
     read,
+    shown_name,
 )
 
 CHART = "Chart.yaml"
@@ -95,31 +96,8 @@ def _decoded(data: bytes, name: str) -> str:
 
 
 def _files(given: str, options: Options) -> Iterator[str]:
-    """The files one path stands for: itself, or a folder's *.yaml, *.yml and *.json files
-    (hidden folders and --exclude matches left out), sorted."""
-    if given == STDIN:
-        yield STDIN
-        return
-    path = Path(given)
-    if path.is_dir():
-        found = (
-            p
-            for p in path.rglob("*")
-            if p.suffix in SUFFIXES
-            and p.is_file()
-            and not _hidden(p.relative_to(path))
-            and not _excluded(p.relative_to(path), options.exclude)
-        )
-        yield from (str(p) for p in sorted(found))
-    elif path.exists():
-        if not _excluded(PurePath(given), options.exclude):
-            yield given
-    else:
-        raise ManifestError(given, 0, "no such file or directory")
-
-
-def _hidden(relative: PurePath) -> bool:
-    return any(part.startswith(".") for part in relative.parts)
+    """The files one path stands for (`manifests.expand`), --exclude matches left out."""
+    return expand(given, lambda relative: _excluded(relative, options.exclude))
 
 
 def _excluded(relative: PurePath, globs: Sequence[str]) -> bool:
@@ -141,7 +119,7 @@ def _read(
         if note is not None:
             return Inputs(skipped=[Skipped(name, 0, note)])
     text = read(name, stdin, options.limits)
-    shown = "<stdin>" if name == STDIN else name
+    shown = shown_name(name)
     try:
         documents, others = parse_all(text, shown, options.limits)
     except ManifestError as exc:

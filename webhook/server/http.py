@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,11 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-try:
-    import orjson
-except ImportError:  # pragma: no cover - the optional edgeguard[fast] extra
-    orjson = None  # type: ignore[assignment]
-
+from webhook.core import json as codec
 from webhook.core.outcome import Outcome
 from webhook.core.review import Review, ReviewError
 from webhook.core.view import ClusterView
@@ -93,28 +88,9 @@ class ServerState:
 
 STATE = web.AppKey("state", ServerState)
 
-
-def parse_json(raw: bytes) -> Any:
-    """orjson when installed (edgeguard[fast]); what orjson refuses goes to the standard
-    library, which decides and words the 400. One difference remains: orjson reads integers
-    beyond 64 bits as floats (Kubernetes never sends them)."""
-    if orjson is not None:
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(raw)
-
-
-def dump_json(payload: Any) -> bytes:
-    """orjson when installed; what it refuses (a lone surrogate in a message that echoes a
-    name from the request) the standard library writes, escaped as \\uXXXX."""
-    if orjson is not None:
-        try:
-            return orjson.dumps(payload)
-        except TypeError:
-            pass
-    return json.dumps(payload, separators=(",", ":")).encode()
+# The request and answer codec (orjson when installed), by the names tests and tools use.
+parse_json = codec.loads
+dump_json = codec.dumps
 
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:

@@ -16,12 +16,12 @@ from typing import Any, Protocol
 
 from webhook.cel.request import request_of
 from webhook.core.decision import Decision, verdict
+from webhook.core.json import dumps
 from webhook.core.kinds import BY_KIND, NAMESPACE
 from webhook.core.labels import labels_of
 from webhook.core.policy import Mode, Policy, Settings
 from webhook.core.review import Review
 from webhook.core.view import ClusterView
-from webhook.vap import wire
 from webhook.vap.evaluate import PolicyText
 from webhook.vap.match import MatchResources
 
@@ -93,7 +93,7 @@ class BoundPolicy:
         )
         self.evaluator = evaluator
         self.name = f"{policy.name}/{binding}"
-        self._text = wire.dumps(policy.text.to_json())
+        self._text = dumps(policy.text.to_json())
 
     @property
     def mode(self) -> Mode:
@@ -159,7 +159,7 @@ class BoundPolicy:
             "request": request_of(review),
             "namespaceObject": _namespace_object(review, view),
         }
-        encoded = wire.dumps(data)
+        encoded = dumps(data)
         return b'{"policy":' + self._text + b',"data":' + encoded + b"}"
 
     def _evaluation(self, reply: Mapping[str, Any]) -> Evaluation:

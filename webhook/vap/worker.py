@@ -18,7 +18,7 @@ from typing import Any
 
 from webhook.cel.cost import METER
 from webhook.cel.runtime import CelError
-from webhook.vap import wire
+from webhook.core.json import dumps, loads
 from webhook.vap.evaluate import (
     VARIABLES,
     CompiledPolicy,
@@ -57,7 +57,7 @@ def serve(conn: Connection, memory_bytes: int) -> None:
             _stop(conn, {"error": "memory", "message": "the worker ran out of memory"})
         except (CelError, KeyError, TypeError, ValueError) as exc:
             reply = {"error": "internal", "message": f"{type(exc).__name__}: {exc}"}
-        conn.send_bytes(wire.dumps(reply))
+        conn.send_bytes(dumps(reply))
 
 
 def _handle(
@@ -65,7 +65,7 @@ def _handle(
 ) -> dict[str, Any]:
     start = raw.index(b',"data":')
     key = raw[len(b'{"policy":') : start]
-    job = wire.loads(raw)
+    job = loads(raw)
     policy = cache.get(key)
     if policy is None:
         if len(cache) >= CACHE_SIZE:
@@ -98,7 +98,7 @@ def _stop(conn: Connection, answer: dict[str, Any]) -> None:
     """Answers and exits now: the evaluation in progress cannot be stopped any other way."""
     answer["exit"] = True
     try:
-        conn.send_bytes(wire.dumps(answer))
+        conn.send_bytes(dumps(answer))
     finally:
         sys.stdout.flush()
         os._exit(0)

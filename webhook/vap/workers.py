@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from webhook.vap import wire, worker
+from webhook.core.json import loads
+from webhook.vap import worker
 from webhook.vap.bound import WorkerFailure
 
 log = logging.getLogger("edgeguard.cel")
@@ -211,7 +212,7 @@ class Pool:
             raise WorkerFailure(
                 "timeout", f"did not finish within {seconds}; its worker was stopped"
             )
-        answer: dict[str, Any] = wire.loads(raw)
+        answer: dict[str, Any] = loads(raw)
         current.jobs += 1
         self._release(current, answer)
         if answer.get("error") == "memory":

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import IO, Any
 
 import yaml
@@ -194,12 +194,15 @@ def load(
     """Every object in the given files, directories (recursive) and `-` (stdin), in order."""
     documents: list[Document] = []
     for given in paths:
-        for path in _expand(given):
-            documents.extend(parse(read(path, stdin, limits), _name(path), limits))
+        for path in expand(given):
+            documents.extend(parse(read(path, stdin, limits), shown_name(path), limits))
     return documents
 
 
-def _expand(given: str) -> Iterator[str]:
+def expand(given: str, skip: Callable[[PurePath], bool] = lambda _: False) -> Iterator[str]:
+    """The files one path stands for: itself, or a folder's *.yaml, *.yml and *.json files
+    (hidden folders left out), sorted; `skip` leaves out more, by path (relative to the
+    folder, or as given)."""
     if given == STDIN:
         yield STDIN
         return
@@ -208,26 +211,31 @@ def _expand(given: str) -> Iterator[str]:
         found = (
             p
             for p in path.rglob("*")
-            if p.suffix in SUFFIXES and p.is_file() and not _hidden(p.relative_to(path))
+            if p.suffix in SUFFIXES
+            and p.is_file()
+            and not _hidden(p.relative_to(path))
+            and not skip(p.relative_to(path))
         )
         yield from (str(p) for p in sorted(found))
     elif path.exists():
-        yield given
+        if not skip(PurePath(given)):
+            yield given
     else:
         raise ManifestError(given, 0, "no such file or directory")
 
 
-def _hidden(relative: Path) -> bool:
+def _hidden(relative: PurePath) -> bool:
     return any(part.startswith(".") for part in relative.parts)
 
 
-def _name(path: str) -> str:
+def shown_name(path: str) -> str:
+    """How reports name an input: `<stdin>` for `-`."""
     return "<stdin>" if path == STDIN else path
 
 
 def read(path: str, stdin: IO[bytes] | None, limits: Limits) -> str:
     """The text of one input, refusing what is too large, binary or not UTF-8."""
-    name = _name(path)
+    name = shown_name(path)
     try:
         if path == STDIN:
             data = (stdin or os.fdopen(0, "rb", closefd=False)).read(limits.file_bytes + 1)
@@ -321,7 +329,7 @@ def _parse(
 
 def read_value(path: str, limits: Limits = Limits()) -> Any:
     """One YAML document of any shape (a test case, a suite file), read with the same caps."""
-    name = _name(path)
+    name = shown_name(path)
     text = read(path, None, limits)
     with _located(lambda: BoundedLoader(text, limits), name) as loader:
         return loader.get_single_data()
