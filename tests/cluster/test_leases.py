@@ -17,6 +17,7 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from policies import unique_hostnames
 from tests.cluster.test_watch import FAST, TOKEN, WALL, Clock
+from tests.cluster.test_watch import admit as admit_on
 from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, client_for, eventually, tls_route
 from tests.support import admission_review, make_view
 from webhook.cluster.client import KubeClient
@@ -96,10 +97,7 @@ async def replicas(
 
 
 async def admit(replica: Replica, obj: dict[str, Any], dry_run: bool = False) -> Any:
-    body = admission_review(obj, dry_run=dry_run)
-    async with replica.client.post("/validate", json=body) as response:
-        assert response.status == 200
-        return (await response.json())["response"]
+    return await admit_on(replica.client, obj, dry_run)
 
 
 def lock(holder: str, hostname: str = HOST) -> Lock:
