@@ -768,20 +768,21 @@ def _checkout(tmp_path: Path, venv: bool) -> Path:
     return overlay
 
 
-def _without_edgeguard() -> dict[str, str]:
+def _generate_without_edgeguard(overlay: Path) -> subprocess.CompletedProcess[str]:
+    """Run the overlay's generate.sh with no edgeguard on PATH and no EDGEGUARD."""
     env = {k: v for k, v in os.environ.items() if k != "EDGEGUARD"}
-    return env | {"PATH": "/usr/bin:/bin"}
-
-
-def test_generate_uses_the_checkouts_venv_when_edgeguard_is_not_on_path(tmp_path: Path) -> None:
-    overlay = _checkout(tmp_path, venv=True)
-    done = subprocess.run(
+    return subprocess.run(
         ["bash", str(overlay / "generate.sh")],
-        env=_without_edgeguard(),
+        env=env | {"PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_generate_uses_the_checkouts_venv_when_edgeguard_is_not_on_path(tmp_path: Path) -> None:
+    overlay = _checkout(tmp_path, venv=True)
+    done = _generate_without_edgeguard(overlay)
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.splitlines()[0] == (
         f"wrote {overlay}/certs/ca.crt, {overlay}/certs/tls.crt, {overlay}/certs/tls.key"
@@ -793,13 +794,7 @@ def test_generate_uses_the_checkouts_venv_when_edgeguard_is_not_on_path(tmp_path
 
 def test_generate_without_any_edgeguard_says_how_to_get_one(tmp_path: Path) -> None:
     overlay = _checkout(tmp_path, venv=False)
-    done = subprocess.run(
-        ["bash", str(overlay / "generate.sh")],
-        env=_without_edgeguard(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = _generate_without_edgeguard(overlay)
     assert (done.returncode, done.stdout, done.stderr) == (
         2,
         "",
