@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -111,13 +111,22 @@ def kustomize(directory: Path) -> list[Obj]:
     return objects
 
 
-def secret(directory: Path, args: Mapping[str, Any], options: Mapping[str, Any]) -> Obj:
-    assert options.get("disableNameSuffixHash") is True, "name hashes are not reproduced"
+def generated_files(
+    directory: Path, args: Mapping[str, Any], read: Callable[[Path], str]
+) -> dict[str, str]:
+    """A generator's `files` (`name=path` or `path`, named by the file) read into its data."""
     data = {}
     for item in args["files"]:
         name, _, path = item.rpartition("=")
-        content = (directory / path).read_bytes()
-        data[name or Path(path).name] = base64.b64encode(content).decode("ascii")
+        data[name or Path(path).name] = read(directory / path)
+    return data
+
+
+def secret(directory: Path, args: Mapping[str, Any], options: Mapping[str, Any]) -> Obj:
+    assert options.get("disableNameSuffixHash") is True, "name hashes are not reproduced"
+    data = generated_files(
+        directory, args, lambda p: base64.b64encode(p.read_bytes()).decode("ascii")
+    )
     metadata = {"name": args["name"]} | (
         {"namespace": args["namespace"]} if "namespace" in args else {}
     )
@@ -133,10 +142,7 @@ def secret(directory: Path, args: Mapping[str, Any], options: Mapping[str, Any])
 def config_map(directory: Path, args: Mapping[str, Any], options: Mapping[str, Any]) -> Obj:
     assert options.get("disableNameSuffixHash") is True, "name hashes are not reproduced"
     assert set(args) <= {"name", "namespace", "files", "options"}, args
-    data = {}
-    for item in args["files"]:
-        name, _, path = item.rpartition("=")
-        data[name or Path(path).name] = (directory / path).read_text(encoding="utf-8")
+    data = generated_files(directory, args, lambda p: p.read_text(encoding="utf-8"))
     metadata: dict[str, Any] = {"name": args["name"]}
     if "namespace" in args:
         metadata["namespace"] = args["namespace"]
