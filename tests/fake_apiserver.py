@@ -516,7 +516,6 @@ async def eventually(check: Callable[[], object], seconds: float = 10.0) -> None
             await asyncio.sleep(0.005)
 
 
-# A Gateway with one TLS Passthrough listener open to every namespace, for tests of the view.
 # The class of EDGE_GATEWAY, accepted by its controller (edge-readiness reads it).
 EDGE_CLASS: dict[str, Any] = {
     "apiVersion": "gateway.networking.k8s.io/v1",
@@ -535,6 +534,7 @@ EDGE_CLASS: dict[str, Any] = {
         ]
     },
 }
+# A Gateway with one TLS Passthrough listener open to every namespace, for tests of the view.
 EDGE_GATEWAY: dict[str, Any] = {
     "apiVersion": "gateway.networking.k8s.io/v1",
     "kind": "Gateway",

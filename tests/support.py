@@ -95,6 +95,14 @@ def widget(name: str = "w1", labels: Mapping[str, str] | None = None) -> dict[st
     }
 
 
+def nested(depth: int) -> Any:
+    """A string nested `depth` objects deep: {"a": {"a": ... "leaf"}}."""
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
 def _labels(review: Review) -> Mapping[str, str]:
     return review.current.get("metadata", {}).get("labels", {}) or {}
 

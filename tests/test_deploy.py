@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -111,13 +111,22 @@ def kustomize(directory: Path) -> list[Obj]:
     return objects
 
 
-def secret(directory: Path, args: Mapping[str, Any], options: Mapping[str, Any]) -> Obj:
-    assert options.get("disableNameSuffixHash") is True, "name hashes are not reproduced"
+def generated_files(
+    directory: Path, args: Mapping[str, Any], read: Callable[[Path], str]
+) -> dict[str, str]:
+    """A generator's `files` (`name=path` or `path`, named by the file) read into its data."""
     data = {}
     for item in args["files"]:
         name, _, path = item.rpartition("=")
-        content = (directory / path).read_bytes()
-        data[name or Path(path).name] = base64.b64encode(content).decode("ascii")
+        data[name or Path(path).name] = read(directory / path)
+    return data
+
+
+def secret(directory: Path, args: Mapping[str, Any], options: Mapping[str, Any]) -> Obj:
+    assert options.get("disableNameSuffixHash") is True, "name hashes are not reproduced"
+    data = generated_files(
+        directory, args, lambda p: base64.b64encode(p.read_bytes()).decode("ascii")
+    )
     metadata = {"name": args["name"]} | (
         {"namespace": args["namespace"]} if "namespace" in args else {}
     )
@@ -133,10 +142,7 @@ def secret(directory: Path, args: Mapping[str, Any], options: Mapping[str, Any])
 def config_map(directory: Path, args: Mapping[str, Any], options: Mapping[str, Any]) -> Obj:
     assert options.get("disableNameSuffixHash") is True, "name hashes are not reproduced"
     assert set(args) <= {"name", "namespace", "files", "options"}, args
-    data = {}
-    for item in args["files"]:
-        name, _, path = item.rpartition("=")
-        data[name or Path(path).name] = (directory / path).read_text(encoding="utf-8")
+    data = generated_files(directory, args, lambda p: p.read_text(encoding="utf-8"))
     metadata: dict[str, Any] = {"name": args["name"]}
     if "namespace" in args:
         metadata["namespace"] = args["namespace"]
@@ -768,20 +774,21 @@ def _checkout(tmp_path: Path, venv: bool) -> Path:
     return overlay
 
 
-def _without_edgeguard() -> dict[str, str]:
+def _generate_without_edgeguard(overlay: Path) -> subprocess.CompletedProcess[str]:
+    """Run the overlay's generate.sh with no edgeguard on PATH and no EDGEGUARD."""
     env = {k: v for k, v in os.environ.items() if k != "EDGEGUARD"}
-    return env | {"PATH": "/usr/bin:/bin"}
-
-
-def test_generate_uses_the_checkouts_venv_when_edgeguard_is_not_on_path(tmp_path: Path) -> None:
-    overlay = _checkout(tmp_path, venv=True)
-    done = subprocess.run(
+    return subprocess.run(
         ["bash", str(overlay / "generate.sh")],
-        env=_without_edgeguard(),
+        env=env | {"PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_generate_uses_the_checkouts_venv_when_edgeguard_is_not_on_path(tmp_path: Path) -> None:
+    overlay = _checkout(tmp_path, venv=True)
+    done = _generate_without_edgeguard(overlay)
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.splitlines()[0] == (
         f"wrote {overlay}/certs/ca.crt, {overlay}/certs/tls.crt, {overlay}/certs/tls.key"
@@ -793,13 +800,7 @@ def test_generate_uses_the_checkouts_venv_when_edgeguard_is_not_on_path(tmp_path
 
 def test_generate_without_any_edgeguard_says_how_to_get_one(tmp_path: Path) -> None:
     overlay = _checkout(tmp_path, venv=False)
-    done = subprocess.run(
-        ["bash", str(overlay / "generate.sh")],
-        env=_without_edgeguard(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = _generate_without_edgeguard(overlay)
     assert (done.returncode, done.stdout, done.stderr) == (
         2,
         "",

@@ -17,6 +17,7 @@ from tests.support import (
     TEST_POLICIES,
     WIDGET,
     make_view,
+    nested,
     widget,
 )
 from webhook.core.config import Config, PolicyConfig, ViewConfig
@@ -239,13 +240,6 @@ def _patches(ops: list[dict[str, Any]]) -> Policy:
         return Decision(True, patch=tuple(ops))
 
     return Policy("patches", frozenset({WIDGET}), check, mutating=True)
-
-
-def nested(depth: int) -> Any:
-    value: Any = "leaf"
-    for _ in range(depth):
-        value = {"a": value}
-    return value
 
 
 def test_a_patch_copies_only_what_it_changes_and_leaves_the_review_untouched() -> None:

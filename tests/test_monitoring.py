@@ -8,13 +8,9 @@ promtool is required: found on PATH, or unpacked from Debian's `prometheus` pack
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,15 +23,13 @@ from aiohttp import ClientSession
 from pytest_aiohttp import AiohttpServer
 
 import policies
-from tests.cluster.test_client import kubeconfig
 from tests.fake_apiserver import FakeApiServer
-from tests.support import ROOT, TESTS, make_tls
+from tests.support import ROOT, TESTS
 from tests.test_deploy import by_key, deployment, kubectl_kustomize, kustomize, one, selects
 from tests.test_deploy import validate as validate_schema
-from tests.test_serve import _started, settings
+from tests.test_serve import cluster_settings, serving
 from webhook.core.config import Config
 from webhook.engine import Engine
-from webhook.serve import ensure_dev_certificates, serve
 
 MONITORING = ROOT / "manifests" / "monitoring"
 ALERT_TESTS = TESTS / "monitoring" / "alerts-test.yaml"
@@ -100,9 +94,7 @@ def promql(text: str) -> str:
 
 
 def run(promtool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [promtool, *args], cwd=cwd, capture_output=True, text=True, check=False
-    )
+    return subprocess.run([promtool, *args], cwd=cwd, capture_output=True, text=True, check=False)
 
 
 # --- the alerts --------------------------------------------------------------------------------
@@ -217,24 +209,16 @@ def exported(exposition: str) -> set[str]:
 async def test_every_metric_the_rules_and_dashboard_read_is_exported(
     tmp_path: Path, aiohttp_server: AiohttpServer
 ) -> None:
-    tls = make_tls()
     fake = FakeApiServer()
     fake.install_all()
-    api = await aiohttp_server(fake.app(), ssl=tls.server_context)
-    config = kubeconfig(tmp_path, f"https://127.0.0.1:{api.port}", tls, {"token": "t"})
-    chosen = dataclasses.replace(settings(tmp_path), kubeconfig=config)
-    ensure_dev_certificates(chosen)
+    chosen = await cluster_settings(tmp_path, aiohttp_server, fake)
     shipped = policies.builtin()
-    server = asyncio.create_task(serve(chosen, Engine(shipped, Config.defaults(shipped))))
-    async for _ in _started(chosen):
-        pass
     async with (
+        serving(chosen, Engine(shipped, Config.defaults(shipped))),
         ClientSession() as client,
         client.get(f"http://127.0.0.1:{chosen.monitoring_port}/metrics") as resp,
     ):
         exposition = await resp.text()
-    os.kill(os.getpid(), signal.SIGTERM)
-    await asyncio.wait_for(server, 5)
     fake.close()
     served = exported(exposition)
     read_by_rules = set().union(*(metric_names(a["expr"]) for a in alerts()))

@@ -10,6 +10,7 @@ import signal
 import socket
 import ssl
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.fake_apiserver import FakeApiServer
 from tests.support import TEST_POLICIES, admission_review, make_tls, make_view, widget
 from webhook.cli import main
 from webhook.core.config import Config
+from webhook.core.view import ClusterView
 from webhook.engine import Engine
 from webhook.serve import ServeSettings, StartupError, ensure_dev_certificates, run, serve
 
@@ -236,6 +238,31 @@ async def _started(chosen: ServeSettings) -> AsyncIterator[None]:
     raise AssertionError("server did not start")
 
 
+@asynccontextmanager
+async def serving(
+    chosen: ServeSettings, engine: Engine, view: ClusterView | None = None
+) -> AsyncIterator[None]:
+    """`serve` with dev certificates, entered once it accepts connections; left by SIGTERM,
+    once it has returned."""
+    ensure_dev_certificates(chosen)
+    server = asyncio.create_task(serve(chosen, engine, view))
+    async for _ in _started(chosen):
+        pass
+    yield
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(server, 5)
+
+
+async def cluster_settings(
+    tmp_path: Path, aiohttp_server: AiohttpServer, fake: FakeApiServer
+) -> ServeSettings:
+    """`settings` with a kubeconfig for `fake`, served over TLS on loopback."""
+    tls = make_tls()
+    api = await aiohttp_server(fake.app(), ssl=tls.server_context)
+    config = kubeconfig(tmp_path, f"https://127.0.0.1:{api.port}", tls, {"token": "t"})
+    return dataclasses.replace(settings(tmp_path), kubeconfig=config)
+
+
 async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
     chosen = settings(tmp_path)
     ensure_dev_certificates(chosen)
@@ -278,39 +305,34 @@ async def test_probes_and_metrics_are_plain_http_on_their_own_port_beside_mtls(
     client_ca = tmp_path / "client-ca.crt"
     clients.cert_pem.write_to_path(str(client_ca))
     chosen = dataclasses.replace(settings(tmp_path), client_ca=client_ca)
-    ensure_dev_certificates(chosen)
-    serving = x509.load_pem_x509_certificate(chosen.tls_cert.read_bytes())
     engine = Engine(TEST_POLICIES, Config.defaults(TEST_POLICIES))
-    server = asyncio.create_task(serve(chosen, engine, make_view()))
-    async for _ in _started(chosen):
-        pass
-    plain = f"http://127.0.0.1:{chosen.monitoring_port}"
-    async with ClientSession() as client:
-        async with client.get(plain + "/healthz") as resp:
-            assert (resp.status, await resp.json()) == (200, {"status": "ok"})
-        async with client.get(plain + "/readyz") as resp:
-            assert (resp.status, await resp.json()) == (
-                200,
-                {"ready": True, "checks": {"certificate": True, "view": True}},
-            )
-        async with client.get(plain + "/metrics") as resp:
-            metrics = {
-                sample.name: sample.value
-                for family in text_string_to_metric_families(await resp.text())
-                for sample in family.samples
-            }
-        async with client.post(plain + "/validate", json={}) as resp:
-            assert resp.status == 404  # admission is only on the HTTPS port
-    expiry = serving.not_valid_after_utc.timestamp()
-    assert metrics["edgeguard_certificate_expiry_timestamp_seconds"] == expiry
-    # The kubelet's httpGet probe over HTTPS presents no client certificate: refused.
-    context = ssl.create_default_context(cafile=str(tmp_path / "certs" / "ca.crt"))
-    async with ClientSession(connector=TCPConnector(ssl=context)) as client:
-        with pytest.raises(ClientError):
-            async with client.get(f"https://localhost:{chosen.port}/readyz") as resp:
-                await resp.read()
-    os.kill(os.getpid(), signal.SIGTERM)
-    await asyncio.wait_for(server, 5)
+    async with serving(chosen, engine, make_view()):
+        certificate = x509.load_pem_x509_certificate(chosen.tls_cert.read_bytes())
+        plain = f"http://127.0.0.1:{chosen.monitoring_port}"
+        async with ClientSession() as client:
+            async with client.get(plain + "/healthz") as resp:
+                assert (resp.status, await resp.json()) == (200, {"status": "ok"})
+            async with client.get(plain + "/readyz") as resp:
+                assert (resp.status, await resp.json()) == (
+                    200,
+                    {"ready": True, "checks": {"certificate": True, "view": True}},
+                )
+            async with client.get(plain + "/metrics") as resp:
+                metrics = {
+                    sample.name: sample.value
+                    for family in text_string_to_metric_families(await resp.text())
+                    for sample in family.samples
+                }
+            async with client.post(plain + "/validate", json={}) as resp:
+                assert resp.status == 404  # admission is only on the HTTPS port
+        expiry = certificate.not_valid_after_utc.timestamp()
+        assert metrics["edgeguard_certificate_expiry_timestamp_seconds"] == expiry
+        # The kubelet's httpGet probe over HTTPS presents no client certificate: refused.
+        context = ssl.create_default_context(cafile=str(tmp_path / "certs" / "ca.crt"))
+        async with ClientSession(connector=TCPConnector(ssl=context)) as client:
+            with pytest.raises(ClientError):
+                async with client.get(f"https://localhost:{chosen.port}/readyz") as resp:
+                    await resp.read()
     with pytest.raises(OSError):
         await asyncio.open_connection(chosen.host, chosen.monitoring_port)
 
@@ -369,32 +391,24 @@ def _pool(name: str, hostname: str) -> dict[str, Any]:
 async def test_serve_keeps_a_live_view_of_the_cluster(
     tmp_path: Path, aiohttp_server: AiohttpServer
 ) -> None:
-    tls = make_tls()
     fake = FakeApiServer()
     fake.install_all()
     fake.create(_pool("puppet", "puppet.example.com"))
-    api = await aiohttp_server(fake.app(), ssl=tls.server_context)
-    config = kubeconfig(tmp_path, f"https://127.0.0.1:{api.port}", tls, {"token": "t"})
-    chosen = dataclasses.replace(settings(tmp_path), kubeconfig=config)
-    ensure_dev_certificates(chosen)
+    chosen = await cluster_settings(tmp_path, aiohttp_server, fake)
     shipped = policies.builtin()
-    server = asyncio.create_task(serve(chosen, Engine(shipped, Config.defaults(shipped))))
-    async for _ in _started(chosen):
-        pass
-    context = ssl.create_default_context(cafile=str(tmp_path / "certs" / "ca.crt"))
-    base = f"https://localhost:{chosen.port}"
-    async with ClientSession(connector=TCPConnector(ssl=context)) as client:
-        for _ in range(150):
-            async with client.get(base + "/readyz") as resp:
-                if resp.status == 200:
-                    break
-            await asyncio.sleep(0.02)
-        assert resp.status == 200
-        review = admission_review(_pool("second", "puppet.example.com"))
-        async with client.post(base + "/validate", json=review) as resp:
-            answer = (await resp.json())["response"]
-    os.kill(os.getpid(), signal.SIGTERM)
-    await asyncio.wait_for(server, 5)
+    async with serving(chosen, Engine(shipped, Config.defaults(shipped))):
+        context = ssl.create_default_context(cafile=str(tmp_path / "certs" / "ca.crt"))
+        base = f"https://localhost:{chosen.port}"
+        async with ClientSession(connector=TCPConnector(ssl=context)) as client:
+            for _ in range(150):
+                async with client.get(base + "/readyz") as resp:
+                    if resp.status == 200:
+                        break
+                await asyncio.sleep(0.02)
+            assert resp.status == 200
+            review = admission_review(_pool("second", "puppet.example.com"))
+            async with client.post(base + "/validate", json=review) as resp:
+                answer = (await resp.json())["response"]
     fake.close()
     assert answer["allowed"] is False
     assert answer["status"]["message"] == (

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,9 @@ from tests.vap.test_workers import (
     QUANTITY,
     REDOS,
     SLOW,
+    load,
+    patient,
+    pool,
     pool_object,
     slow_object,
     validation,
@@ -31,33 +33,14 @@ from webhook.cli import main
 from webhook.core.config import Config
 from webhook.engine import Engine
 from webhook.server.http import ServerState, make_app
-from webhook.vap.load import load_user_policies
-from webhook.vap.workers import Pool, WorkerSettings
+from webhook.vap.workers import Pool
 
+__all__ = ["patient", "pool"]  # the worker-pool fixtures, shared with tests/vap/test_workers
 UID = "705ab4f5-6393-11e8-b7cc-42010a800002"
 
 
-@pytest.fixture(scope="module")
-def pool() -> Iterator[Pool]:
-    workers = Pool(WorkerSettings(workers=2, timeout=1.0))
-    workers.start()
-    yield workers
-    workers.close()
-
-
-@pytest.fixture(scope="module")
-def patient() -> Iterator[Pool]:
-    """A long deadline, for verdicts that must not depend on the machine's speed."""
-    workers = Pool(WorkerSettings(workers=1, timeout=20.0))
-    workers.start()
-    yield workers
-    workers.close()
-
-
 def state(tmp_path: Path, pool: Pool, body: str, failure: str = "Fail") -> ServerState:
-    path = tmp_path / "policy.yaml"
-    path.write_text(POLICY.format(failure=failure, body=body))
-    user = load_user_policies([path], evaluator=pool)
+    user = [load(tmp_path, body, pool, failure)]
     served = ServerState(Engine(user, Config.defaults(user)), make_view())
     pool.on_failure = served.metrics.user_policy_failed
     return served

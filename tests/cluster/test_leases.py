@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from policies import unique_hostnames
-from tests.cluster.test_watch import FAST, TOKEN
+from tests.cluster.test_watch import FAST, TOKEN, WALL, Clock
+from tests.cluster.test_watch import admit as admit_on
 from tests.fake_apiserver import EDGE_GATEWAY, FakeApiServer, client_for, eventually, tls_route
 from tests.support import admission_review, make_view
 from webhook.cluster.client import KubeClient
@@ -34,14 +35,6 @@ Client = TestClient[Any, Any]
 POLICY = unique_hostnames.POLICY
 HOST = "shop.example.com"
 NAMESPACE = "edgeguard"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -103,10 +96,7 @@ async def replicas(
 
 
 async def admit(replica: Replica, obj: dict[str, Any], dry_run: bool = False) -> Any:
-    body = admission_review(obj, dry_run=dry_run)
-    async with replica.client.post("/validate", json=body) as response:
-        assert response.status == 200
-        return (await response.json())["response"]
+    return await admit_on(replica.client, obj, dry_run)
 
 
 def lock(holder: str, hostname: str = HOST) -> Lock:
@@ -132,7 +122,7 @@ def claimed(fake: FakeApiServer) -> dict[str, str]:
 async def test_two_replicas_racing_one_hostname_admit_exactly_one(
     fake: FakeApiServer, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
 ) -> None:
-    async with replicas(fake, aiohttp_server, aiohttp_client, Clock()) as (one, two):
+    async with replicas(fake, aiohttp_server, aiohttp_client, Clock(WALL)) as (one, two):
         for round_ in range(20):
             host = f"r{round_}.example.com"
             answers = await asyncio.gather(
@@ -154,7 +144,7 @@ async def test_two_replicas_racing_one_hostname_admit_exactly_one(
 async def test_the_holder_itself_passes_and_a_live_holder_is_named(
     fake: FakeApiServer, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
 ) -> None:
-    clock = Clock()
+    clock = Clock(WALL)
     async with replicas(fake, aiohttp_server, aiohttp_client, clock) as (one, two):
         assert (await admit(one, tls_route("web", HOST)))["allowed"]
         fake.create(tls_route("web", HOST))
@@ -184,7 +174,7 @@ def _holds_of(replica: Replica) -> Any:
 async def test_a_stale_claim_is_taken_over_by_exactly_one_of_two_replicas(
     fake: FakeApiServer, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
 ) -> None:
-    clock = Clock()
+    clock = Clock(WALL)
     async with replicas(fake, aiohttp_server, aiohttp_client, clock) as (one, two):
         # Admitted, then refused further down the admission chain: never stored.
         assert (await admit(one, tls_route("ghost", HOST)))["allowed"]
@@ -201,7 +191,7 @@ async def test_a_stale_claim_is_taken_over_by_exactly_one_of_two_replicas(
 async def test_the_sweep_releases_claims_whose_holder_is_gone(
     fake: FakeApiServer, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
 ) -> None:
-    clock = Clock()
+    clock = Clock(WALL)
     async with replicas(fake, aiohttp_server, aiohttp_client, clock, count=1) as (one,):
         assert (await admit(one, tls_route("web", HOST)))["allowed"]
         assert (await admit(one, tls_route("ghost", "ghost.example.com")))["allowed"]
@@ -221,7 +211,7 @@ async def test_the_sweep_releases_claims_whose_holder_is_gone(
 async def test_a_dry_run_writes_nothing(
     fake: FakeApiServer, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
 ) -> None:
-    async with replicas(fake, aiohttp_server, aiohttp_client, Clock(), count=1) as (one,):
+    async with replicas(fake, aiohttp_server, aiohttp_client, Clock(WALL), count=1) as (one,):
         assert (await admit(one, tls_route("web", HOST), dry_run=True))["allowed"]
         assert (fake.lease_writes, fake.leases, one.view.pending) == ([], {}, 0)
         assert (await admit(one, tls_route("web", HOST)))["allowed"]
@@ -233,7 +223,7 @@ async def test_a_dry_run_writes_nothing(
 async def test_the_api_server_down_denies_the_claim_with_the_reason(
     fake: FakeApiServer, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
 ) -> None:
-    async with replicas(fake, aiohttp_server, aiohttp_client, Clock(), count=1) as (one,):
+    async with replicas(fake, aiohttp_server, aiohttp_client, Clock(WALL), count=1) as (one,):
         one.leases.timeout_seconds = 0.5
         fake.go_down()
         answer = await admit(one, tls_route("web", HOST))

@@ -17,6 +17,7 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 import policies
 from policies.gateway.indexes import INDEXES
 from tests.cluster.test_watch import FAST, TOKEN
+from tests.cluster.test_watch import admit as admit_on
 from tests.fake_apiserver import (
     EDGE_CLASS,
     EDGE_GATEWAY,
@@ -25,7 +26,7 @@ from tests.fake_apiserver import (
     eventually,
     tls_route,
 )
-from tests.support import SHARED_DATA, admission_review, make_view
+from tests.support import SHARED_DATA, make_view
 from webhook.cluster.readthrough import ReadMetrics, ReadThrough
 from webhook.cluster.reservations import ReservingView
 from webhook.cluster.watch import ClusterWatch, ViewMetrics
@@ -85,10 +86,8 @@ async def replica(
         fake.close()
 
 
-async def admit(r: Replica, obj: dict[str, Any], **options: Any) -> Any:
-    async with r.client.post("/validate", json=admission_review(obj, **options)) as response:
-        assert response.status == 200
-        return (await response.json())["response"]
+async def admit(r: Replica, obj: dict[str, Any], dry_run: bool = False) -> Any:
+    return await admit_on(r.client, obj, dry_run)
 
 
 def offline(documents: list[Any]) -> list[tuple[bool, list[str]]]:

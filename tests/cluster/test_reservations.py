@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from policies.gateway.topology import Topology
+from tests.cluster.test_watch import Clock
 from tests.fake_apiserver import tls_route
 from tests.support import KEPT, admission_review, claimants, make_view
 from webhook.cluster.memory import slim
@@ -16,14 +17,6 @@ from webhook.core.objects import ObjectKey
 from webhook.core.review import Review
 
 HOST = "shop.example.com"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def key(name: str) -> ObjectKey:
@@ -40,7 +33,7 @@ def with_version(obj: dict[str, Any], rv: str) -> dict[str, Any]:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(50.0)
 
 
 @pytest.fixture

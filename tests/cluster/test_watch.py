@@ -60,8 +60,8 @@ WALL = 1_800_000_000.0  # the wall clock the watch reads in these tests: 2027-01
 
 
 class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
 
     def __call__(self) -> float:
         return self.now

@@ -16,6 +16,7 @@ from tests.support import (
     admission_review,
     make_tls,
     make_view,
+    nested,
     running,
     widget,
 )
@@ -340,13 +341,6 @@ def test_json_codec_gives_the_same_answers_with_or_without_orjson(
     with pytest.raises(ValueError, match="Expecting value: line 1 column 1"):
         server.parse_json(b"nope")
     assert json.loads(server.dump_json({"b": [True, "é"]})) == {"b": [True, "é"]}
-
-
-def nested(depth: int) -> Any:
-    value: Any = "leaf"
-    for _ in range(depth):
-        value = {"a": value}
-    return value
 
 
 def _echo_name(review: Review, view: ClusterView, settings: Settings) -> Decision:

@@ -149,15 +149,12 @@ async def test_a_malformed_request_is_logged_without_its_bytes(
 
 
 def test_setup_installs_the_filter_once() -> None:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    # The root logger's handlers and level are restored by conftest's _root_logger_restored.
     try:
         logs.setup("DEBUG")
         logs.setup("INFO")
         server = logging.getLogger("aiohttp.server")
         assert sum(isinstance(f, MalformedRequests) for f in server.filters) == 1
     finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
         for guard in [f for f in server.filters if isinstance(f, MalformedRequests)]:
             server.removeFilter(guard)
