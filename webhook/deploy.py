@@ -74,17 +74,8 @@ def admission_rules(policies: Iterable[Policy], *, mutating: bool) -> list[Rule]
     Grouping only kinds that agree on everything else keeps the rule's cross product exact: no
     version, resource or operation is matched that no policy handles.
     """
-    operations: dict[GroupKind, set[str]] = {}
-    for policy in policies:
-        if policy.mutating != mutating:
-            continue
-        wanted = policy.operations & MUTABLE_OPERATIONS if mutating else policy.operations
-        for kind in policy.kinds:
-            operations.setdefault(kind, set()).update(wanted)
-    for kind in () if mutating else OBSERVED:
-        operations.setdefault(kind, set()).update(MUTABLE_OPERATIONS)
     grouped: dict[tuple[str, tuple[str, ...], tuple[str, ...], str], set[str]] = {}
-    for kind, ops in operations.items():
+    for kind, ops in _operations(policies, mutating=mutating).items():
         if not ops:
             continue
         info = _info(kind)
@@ -131,17 +122,25 @@ def to_yaml(rules: list[Rule]) -> str:
     return yaml.safe_dump(rules, sort_keys=False, default_flow_style=None, width=100)
 
 
+def _operations(policies: Iterable[Policy], *, mutating: bool) -> dict[GroupKind, set[str]]:
+    """The operations each kind's requests are sent for: what the policies of that webhook
+    handle, and for the validating one the writes of the kinds checks read (OBSERVED)."""
+    operations: dict[GroupKind, set[str]] = {}
+    for policy in policies:
+        if policy.mutating != mutating:
+            continue
+        wanted = policy.operations & MUTABLE_OPERATIONS if mutating else policy.operations
+        for kind in policy.kinds:
+            operations.setdefault(kind, set()).update(wanted)
+    for kind in () if mutating else OBSERVED:
+        operations.setdefault(kind, set()).update(MUTABLE_OPERATIONS)
+    return operations
+
+
 def unreceived(policies: Sequence[Policy]) -> list[str]:
     """For each user policy (a deferred one) that selects requests the built-in policies' rules
     (those of manifests/base) do not send, a line saying so: start-up warnings of `serve`."""
-    sent = {
-        (kind, operation)
-        for policy in policies
-        if policy.deferred is None and not policy.mutating
-        for kind in policy.kinds
-        for operation in policy.operations
-    }
-    sent |= {(kind, operation) for kind in OBSERVED for operation in MUTABLE_OPERATIONS}
+    sent = _operations((p for p in policies if p.deferred is None), mutating=False)
     lines = []
     for policy in policies:
         if policy.deferred is None:
@@ -150,7 +149,7 @@ def unreceived(policies: Sequence[Policy]) -> list[str]:
         for kind in policy.kinds:
             info = _info(kind)
             for operation in policy.operations:
-                if (kind, operation) not in sent:
+                if operation not in sent.get(kind, ()):
                     name = f"{info.resource}.{kind.group}" if kind.group else info.resource
                     missing.setdefault(name, set()).add(operation)
         if missing:
