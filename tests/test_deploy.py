@@ -860,6 +860,21 @@ def test_the_shipped_rules_match_the_shipped_policies(capsys: pytest.CaptureFixt
     assert capsys.readouterr().out == f"{BASE_WEBHOOK}: rules match the policies\n"
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["- a list\n", "just text\n", "kind: ValidatingWebhookConfiguration\nwebhooks: {a: 1}\n"],
+)
+def test_check_of_a_document_that_is_no_webhook_configuration_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    manifest = tmp_path / "vwc.yaml"
+    manifest.write_text(text)
+    assert deploy_main(["--check", str(manifest)]) == 1
+    assert capsys.readouterr().err == (
+        f"{manifest}: not a ValidatingWebhookConfiguration with webhooks\n"
+    )
+
+
 def test_a_user_policy_of_another_kind_needs_its_rule(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

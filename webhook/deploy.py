@@ -177,9 +177,10 @@ def _scope(info: KindInfo) -> str:
 def drift(manifest: Any, rules: list[Rule]) -> str | None:
     """What a ValidatingWebhookConfiguration document lacks or has beyond `rules`, or None."""
     hooks = manifest.get("webhooks") if isinstance(manifest, dict) else None
-    if manifest.get("kind") != "ValidatingWebhookConfiguration" or not hooks:
+    kind = manifest.get("kind") if isinstance(manifest, dict) else None
+    if kind != "ValidatingWebhookConfiguration" or not isinstance(hooks, list) or not hooks:
         return "not a ValidatingWebhookConfiguration with webhooks"
-    found = hooks[0].get("rules")
+    found = hooks[0].get("rules") if isinstance(hooks[0], dict) else None
     if found == rules:
         return None
     return "its rules are not the ones the policies need; they should be:\n" + to_yaml(rules)
