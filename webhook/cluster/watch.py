@@ -205,22 +205,14 @@ class ClusterWatch:
         if state is None or not state.served or not state.version:
             return None
         info = state.info
-        path = _group_path(info, state.version)
-        if info.namespaced and namespace:
-            path += f"/namespaces/{namespace}"
-        path += f"/{info.resource}" + (f"/{name}" if name else "")
+        path = _resource_path(info, state.version, namespace if info.namespaced else None)
+        path += f"/{name}" if name else ""
         try:
             found = _mapping(await self._client.get_json(path, timeout=timeout))
         except NotFound:
             return []
         items = [found] if name else list(found.get("items") or ())
-        group, kind_name = info.group_kind
-        api_version = f"{group}/{state.version}" if group else state.version
-        return [
-            {**item, "apiVersion": item.get("apiVersion") or api_version, "kind": kind_name}
-            for item in items
-            if isinstance(item, dict)
-        ]
+        return [_typed(info, state.version, item) for item in items if isinstance(item, dict)]
 
     def start(self) -> None:
         self._store.mark_synced(False)
@@ -349,7 +341,7 @@ class ClusterWatch:
 
     async def _list(self, state: _Kind, version: str) -> str:
         """A consistent, paginated list; the view's kind replaced at once when it completes."""
-        path = _group_path(state.info, version) + "/" + state.info.resource
+        path = _resource_path(state.info, version)
         items: list[Any] = []
         params = {"limit": str(self.settings.page_size)}
         while True:
@@ -368,12 +360,10 @@ class ClusterWatch:
 
     def _replace(self, state: _Kind, version: str, items: Iterable[Any]) -> None:
         kind = state.info.group_kind
-        api_version = f"{kind.group}/{version}" if kind.group else version
         fresh: set[tuple[str, str]] = set()
         for item in items:
             if isinstance(item, dict):
-                # List items carry neither apiVersion nor kind; the list's own fields say it.
-                self._store.upsert({"apiVersion": api_version, "kind": kind.kind} | item)
+                self._store.upsert(_typed(state.info, version, item))
                 meta = metadata(item)
                 fresh.add((str(meta.get("namespace") or ""), str(meta.get("name"))))
         for old in self._store.list(kind):
@@ -395,7 +385,7 @@ class ClusterWatch:
 
         The server must end it after timeoutSeconds; nothing at all (no event, bookmark or
         end) for timeoutSeconds plus the grace means the stream is silent: SilentWatch."""
-        path = _group_path(state.info, version) + "/" + state.info.resource
+        path = _resource_path(state.info, version)
         seconds = max(1, int(self.settings.watch_seconds * (1 + self._rng.random())))
         params = {
             "watch": "true",
@@ -431,8 +421,7 @@ class ClusterWatch:
         meta = metadata(obj)
         kind = state.info.group_kind
         if kind_of_event in ("ADDED", "MODIFIED"):
-            api_version = f"{kind.group}/{version}" if kind.group else version
-            self._store.upsert({"apiVersion": api_version, "kind": kind.kind} | obj)
+            self._store.upsert(_typed(state.info, version, obj))
         elif kind_of_event == "DELETED":
             self._store.delete(kind, meta.get("namespace"), str(meta.get("name")))
         elif kind_of_event != "BOOKMARK":
@@ -513,6 +502,19 @@ def _iso(timestamp: float) -> str:
 def _group_path(info: KindInfo, version: str) -> str:
     group = info.group_kind.group
     return f"/apis/{group}/{version}" if group else f"/api/{version}"
+
+
+def _resource_path(info: KindInfo, version: str, namespace: str | None = None) -> str:
+    """The collection of a kind, across namespaces or in one."""
+    within = f"/namespaces/{namespace}" if namespace else ""
+    return f"{_group_path(info, version)}{within}/{info.resource}"
+
+
+def _typed(info: KindInfo, version: str, item: JSONObject) -> JSONObject:
+    """An object with its apiVersion and kind: list items carry neither (the list's own
+    fields say them); what the object states itself is kept."""
+    group, kind = info.group_kind
+    return {"apiVersion": f"{group}/{version}" if group else version, "kind": kind, **item}
 
 
 def _int(value: Any, default: int) -> int:
