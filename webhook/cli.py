@@ -399,13 +399,6 @@ def worker_pool(args: argparse.Namespace) -> Pool:
     return Pool(settings)
 
 
-def _start(pool: Pool, known: Sequence[Policy]) -> None:
-    """Starts the CEL workers when user policies need them: a worker that cannot start is an
-    error of the command (exit 2), not a verdict."""
-    if any(p.deferred is not None for p in known):
-        pool.start()
-
-
 def parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="edgeguard",
@@ -515,7 +508,7 @@ def _run_review(args: argparse.Namespace) -> int:
         return _usage("review needs a PATH (a file, a folder or - for stdin) or --kustomize DIR")
     pool = worker_pool(args)
     known, config = configured(args.config, args.policy, args.policy_name_prefix, pool)
-    _start(pool, known)
+    pool.start_for(known)  # a worker that cannot start: the command's error (exit 2)
     stdin = sys.stdin.buffer
     chosen = inputs.Options(tuple(args.exclude), args.allow_empty)
     given = inputs.gather(args.paths, stdin, chosen)
@@ -558,7 +551,7 @@ def _terminal_width() -> int:
 def _run_test(args: argparse.Namespace) -> int:
     pool = worker_pool(args)
     known, _ = configured(None, args.policy, args.policy_name_prefix, pool)
-    _start(pool, known)
+    pool.start_for(known)  # a worker that cannot start: the command's error (exit 2)
     rows = runner.run(args.dir, {p.name: p for p in known}, INDEXES)
     sys.stdout.write(runner.table(rows, _colour()))
     return 0 if all(row.passed for row in rows) else 1

@@ -271,8 +271,8 @@ async def serve(
     for sig in SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     try:
-        if pool is not None and any(p.deferred is not None for p in engine.policies):
-            pool.start()  # before serving: a worker that cannot start stops the program
+        if pool is not None:
+            pool.start_for(engine.policies)  # before serving: a failure stops the program
         await _serve(settings, engine, view, bound, stop, pool)
     finally:
         for sig in SIGNALS:

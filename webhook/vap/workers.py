@@ -24,13 +24,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 from webhook.core.json import loads
+from webhook.core.policy import Policy
 from webhook.vap import worker
 from webhook.vap.bound import WorkerFailure
 
@@ -148,6 +149,11 @@ class Pool:
         # replaced: the server counts them (webhook.server.metrics).
         self.on_failure: Callable[[str, str], None] | None = None
         self.on_restart: Callable[[str], None] | None = None
+
+    def start_for(self, policies: Iterable[Policy]) -> None:
+        """`start`, when some of the policies run in the workers (user policies, deferred)."""
+        if any(p.deferred is not None for p in policies):
+            self.start()
 
     def start(self) -> None:
         """Starts the workers and waits until they can take jobs; WorkerStartError if not."""
